@@ -1,0 +1,235 @@
+"""The station's configuration: one TOML file, validated at start into a frozen value.
+
+Every problem is one line naming the file and the key. Relative paths are
+resolved against the folder that holds the configuration file.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .errors import ConfigError
+
+DEMO_SERVER = "demo"
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    id: str
+    state_dir: Path
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    url: str
+    token_file: Path | None
+    signing_key: Path | None
+    station_key: Path | None
+    ca_file: Path | None
+    poll_limit: int
+    demo_jobs: int
+
+    @property
+    def is_demo(self) -> bool:
+        return self.url == DEMO_SERVER
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    uri: str
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class SpoolConfig:
+    prefetch_jobs: int
+    prefetch_bytes: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    station: StationConfig
+    server: ServerConfig
+    printer: DeviceConfig
+    reader: DeviceConfig
+    metrics: MetricsConfig
+    spool: SpoolConfig
+
+
+class _Section:
+    """Reads typed keys from one table and remembers which ones were used."""
+
+    def __init__(self, file: Path, name: str, table: dict[str, Any]) -> None:
+        self.file, self.name, self.table = file, name, table
+        self.used: set[str] = set()
+
+    def where(self, key: str) -> str:
+        return f"{self.file}: [{self.name}] {key}"
+
+    def get(self, key: str, kind: type, default: Any = ..., check: Callable[[Any], str | None] | None = None) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if default is ...:
+                raise ConfigError(f"{self.where(key)}: missing (required)")
+            return default
+        value = self.table[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            raise ConfigError(
+                f"{self.where(key)}: expected {_type_name(kind)}, got {_type_name(type(value))}"
+            )
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{self.where(key)}: {problem}")
+        return value
+
+    def path(self, key: str, required: bool = True) -> Path | None:
+        raw = self.get(key, str, ... if required else None, _non_empty)
+        if raw is None:
+            return None
+        p = Path(raw).expanduser()
+        return p if p.is_absolute() else (self.file.parent / p).resolve()
+
+    def reject_unknown(self) -> None:
+        for key in self.table:
+            if key not in self.used:
+                raise ConfigError(f"{self.where(key)}: unknown key")
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", dict: "a table",
+            float: "a number", list: "an array"}.get(kind, kind.__name__)
+
+
+def _non_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _station_id(value: str) -> str | None:
+    parts = value.split("-")
+    ok = len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2 and all(p.isdigit() for p in parts)
+    return None if ok else f"'{value}' is not a station id like 3319-05 (kabupaten code, kecamatan number)"
+
+
+def _server_url(value: str) -> str | None:
+    if value == DEMO_SERVER:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"'{value}' is neither \"demo\" nor an http(s) URL"
+    return None
+
+
+def _device_uri(value: str) -> str | None:
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in ("sim", "serial", "socket", "usb"):
+        return f"'{value}' is not a device URI (sim://, serial://, socket://, usb://)"
+    return None
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else "must be greater than zero"
+
+
+def _listen(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        return f"'{value}' is not host:port"
+    return None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the configuration file at ``path``."""
+    file = Path(path).resolve()
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    return _build(file, doc)
+
+
+def _build(file: Path, doc: dict[str, Any]) -> Config:
+    known = ("station", "server", "printer", "reader", "metrics", "spool")
+    for name in doc:
+        if name not in known:
+            raise ConfigError(f"{file}: [{name}]: unknown section")
+        if not isinstance(doc[name], dict):
+            raise ConfigError(f"{file}: {name}: expected a table")
+    sections = {name: _Section(file, name, doc.get(name, {})) for name in known}
+    for name in ("station", "server", "printer", "reader"):
+        if name not in doc:
+            raise ConfigError(f"{file}: [{name}]: missing section")
+    config = Config(
+        path=file,
+        station=_station(sections["station"]),
+        server=_server(sections["server"]),
+        printer=_device(sections["printer"]),
+        reader=_device(sections["reader"]),
+        metrics=_metrics(sections["metrics"]),
+        spool=_spool(sections["spool"]),
+    )
+    for section in sections.values():
+        section.reject_unknown()
+    return config
+
+
+def _station(s: _Section) -> StationConfig:
+    return StationConfig(id=s.get("id", str, check=_station_id), state_dir=s.path("state_dir"))
+
+
+def _server(s: _Section) -> ServerConfig:
+    url = s.get("url", str, check=_server_url)
+    demo = url == DEMO_SERVER
+    server = ServerConfig(
+        url=url,
+        token_file=s.path("token_file", required=not demo),
+        signing_key=s.path("signing_key", required=not demo),
+        station_key=s.path("station_key", required=not demo),
+        ca_file=s.path("ca_file", required=False),
+        poll_limit=s.get("poll_limit", int, 10, _positive),
+        demo_jobs=s.get("demo_jobs", int, 20, _positive),
+    )
+    if not demo and urlsplit(url).scheme == "http" and urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"{s.where('url')}: plain http is allowed only to loopback; use https")
+    return server
+
+
+def _device(s: _Section) -> DeviceConfig:
+    """A device URI; relative folders in a sim:// URI are taken from the config's folder."""
+    uri = s.get("uri", str, check=_device_uri)
+    parts = urlsplit(uri)
+    if parts.scheme != "sim" or not parts.query:
+        return DeviceConfig(uri)
+    options = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in ("state", "png") and value and not Path(value).is_absolute():
+            value = str((s.file.parent / value).resolve())
+        options.append((key, value))
+    return DeviceConfig(urlunsplit(parts._replace(query=urlencode(options, safe="/"))))
+
+
+def _metrics(s: _Section) -> MetricsConfig:
+    listen = s.get("listen", str, "127.0.0.1:9464", _listen)
+    host, _, port = listen.rpartition(":")
+    return MetricsConfig(host=host.strip("[]"), port=int(port))
+
+
+def _spool(s: _Section) -> SpoolConfig:
+    return SpoolConfig(
+        prefetch_jobs=s.get("prefetch_jobs", int, 8, _positive),
+        prefetch_bytes=s.get("prefetch_bytes", int, 64 * 1024 * 1024, _positive),
+    )

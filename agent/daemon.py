@@ -1,0 +1,113 @@
+"""The daemon: wires the station, owns signals and the systemd notify protocol."""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import structlog
+
+from drivers.registry import open_printer, open_reader
+
+from .config import Config
+from .journal import JobState
+from .sdnotify import SystemdNotifier
+from .station import ServerAccess, Station
+
+log = structlog.get_logger("ktp.daemon")
+
+
+@dataclass
+class RunSummary:
+    cards_printed: int
+    cards_spoiled: int
+    jobs_rejected: int
+    seconds: float
+    payload_bytes: int
+    stopped_by: str
+
+
+def server_access(config: Config) -> tuple[ServerAccess, object | None]:
+    """Resolve the job server; for ``server.url = "demo"`` start the built-in one."""
+    if not config.server.is_demo:
+        s = config.server
+        return ServerAccess(s.url, s.token_file, s.signing_key, s.station_key, s.ca_file), None
+    from jobserver.demo import provision, start_demo_server
+
+    demo_dir = config.station.state_dir / "demo"
+    creds = provision(demo_dir, config.station.id)
+    server = start_demo_server(demo_dir, config.station.id, jobs=0, poll_after_s=1)
+    access = ServerAccess(
+        url=server.url,
+        token_file=config.server.token_file or creds.token_file,
+        signing_key=config.server.signing_key or creds.server_public_key,
+        station_key=config.server.station_key or creds.station_private_key,
+    )
+    return access, server
+
+
+def run(config: Config, *, until_cards: int | None = None, demo_jobs: int | None = None,
+        stop: threading.Event | None = None) -> RunSummary:
+    """Run the station until SIGTERM/SIGINT, or until ``until_cards`` cards finished."""
+    stop = stop or threading.Event()
+    notifier = SystemdNotifier()
+    access, demo_server = server_access(config)
+    try:
+        if demo_server is not None:
+            jobs = demo_jobs if demo_jobs is not None else config.server.demo_jobs
+            demo_server.store.add_jobs(config.station.id, jobs)
+            log.info("demo.server", url=access.url, jobs=jobs)
+        station = Station(config, access, lambda: open_printer(config.printer.uri),
+                          lambda: open_reader(config.reader.uri))
+        return _serve(station, notifier, stop, until_cards)
+    finally:
+        if demo_server is not None:
+            demo_server.stop()
+
+
+def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
+           until_cards: int | None) -> RunSummary:
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)} if _main_thread() else {}
+    started = time.monotonic()
+    base = station.journal.outcome_counts()
+    station.start()
+    notifier.notify("READY=1", f"STATUS=station {station.config.station.id} running")
+    tick = notifier.watchdog_usec / 2e6 if notifier.watchdog_usec else 1.0
+    stopped_by = "signal"
+    try:
+        while not stop.wait(min(tick, 0.5)):
+            if station.healthy():
+                notifier.notify("WATCHDOG=1")
+            done = sum(station.journal.outcome_counts().values()) - sum(base.values())
+            if until_cards is not None and done >= until_cards and _finished(station):
+                stopped_by = "cards"
+                break
+    finally:
+        notifier.notify("STOPPING=1")
+        summary = _summary(station, base, time.monotonic() - started, stopped_by)
+        station.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return summary
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _finished(station: Station) -> bool:
+    """Every job has an outcome and its report has left the outbox."""
+    return station.journal.outbox_depth() == 0
+
+
+def _summary(station: Station, base: dict[str, int], seconds: float, stopped_by: str) -> RunSummary:
+    now = station.journal.outcome_counts()
+    delta = {k: now.get(k, 0) - base.get(k, 0) for k in now}
+    payload = sum(s.value for metric in station.metrics.link_bytes.collect() for s in metric.samples
+                  if s.name.endswith("_total") and s.labels.get("kind") == "payload")
+    return RunSummary(delta["printed"], delta["spoiled"], delta["rejected"] + delta["expired"],
+                      seconds, int(payload), stopped_by)

@@ -1,0 +1,61 @@
+"""The metrics endpoint: ``/metrics`` for Prometheus, ``/`` a landing page."""
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+_LANDING = b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
+<title>ktp-agent</title></head><body><h1>ktp-agent</h1>
+<p>Stasiun cetak KTP-el. <a href="/metrics">/metrics</a></p></body></html>
+"""
+
+
+class MetricsServer:
+    """A small threaded HTTP server bound to ``metrics.listen``."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        handler = _handler_for(registry)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler_for(registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+            elif path == "/":
+                self._send(200, "text/html; charset=utf-8", _LANDING)
+            else:
+                self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+        def _send(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet: structlog owns logging
+            return
+
+    return Handler

@@ -1,0 +1,54 @@
+"""Intake: turn polled manifests into journal rows, verified or rejected.
+
+A manifest whose job id is already known is not a new job and is ignored.
+A new one is recorded as received, then verified (signature, version,
+station, expiry against one clock reading per poll, seq replay) or rejected
+with the protocol's reason; a rejected job is never downloaded.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from .errors import JobRejectedError
+from .journal import Journal, JobState
+from .manifest import ManifestVerifier, SignedEntry, peek_job_id
+from .metrics import StationMetrics
+
+log = structlog.get_logger("ktp.intake")
+
+
+class Intake:
+    def __init__(self, journal: Journal, verifier: ManifestVerifier, metrics: StationMetrics) -> None:
+        self.journal = journal
+        self.verifier = verifier
+        self.metrics = metrics
+
+    def accept_all(self, entries: list[SignedEntry], now: datetime) -> int:
+        """Take one poll's entries; returns how many new jobs were verified."""
+        return sum(self.accept(entry, now) for entry in entries)
+
+    def accept(self, entry: SignedEntry, now: datetime) -> bool:
+        job_id = peek_job_id(entry.manifest)
+        if job_id is None:
+            log.warning("job.unidentifiable", size=len(entry.manifest))
+            self.metrics.count_rejection("bad-manifest")
+            return False
+        if self.journal.knows(job_id):
+            return False
+        self.journal.receive(job_id, entry.manifest, entry.signature)
+        try:
+            manifest = self.verifier.verify(entry, now)
+            holder = self.journal.seq_holder(manifest.seq)
+            if holder is not None and holder != job_id:
+                raise JobRejectedError("replay", f"seq {manifest.seq} is held by job {holder}")
+        except JobRejectedError as exc:
+            self.journal.finish(job_id, JobState.REJECTED, self.verifier.station_id, reason=exc.reason)
+            self.metrics.count_rejection(exc.reason)
+            log.warning("job.rejected", job_id=job_id, reason=exc.reason, detail=exc.detail)
+            return False
+        self.journal.mark_verified(job_id, manifest.seq, manifest.payload.size,
+                                   manifest.payload.sha256, manifest.expires_at.isoformat())
+        log.info("job.verified", job_id=job_id, seq=manifest.seq, payload_bytes=manifest.payload.size)
+        return True

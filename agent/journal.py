@@ -1,0 +1,331 @@
+"""The journal: the one owner of job state, in SQLite.
+
+One writer connection (WAL, synchronous=FULL); every state transition is one
+transaction; the intent to print is committed before the printer is told to
+act. The poll cursor and the outbox of result reports live here too. The
+journal keeps no personal data: job ids, states, blank UIDs, times.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import JournalError
+
+SCHEMA_VERSION = 1
+
+
+class JobState(Enum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    DOWNLOADED = "downloaded"
+    PRINTING = "printing"
+    PRINTED = "printed"
+    SPOILED = "spoiled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    IN_DOUBT = "in-doubt"
+    REPORTED = "reported"
+
+
+#: Outcomes: the states whose report goes to the outbox.
+OUTCOMES = (JobState.PRINTED, JobState.SPOILED, JobState.REJECTED, JobState.EXPIRED)
+
+_ALLOWED: dict[JobState, tuple[JobState, ...]] = {
+    JobState.RECEIVED: (JobState.VERIFIED, JobState.REJECTED),
+    JobState.VERIFIED: (JobState.DOWNLOADED, JobState.REJECTED, JobState.EXPIRED),
+    JobState.DOWNLOADED: (JobState.PRINTING, JobState.REJECTED, JobState.EXPIRED),
+    # Back to DOWNLOADED only when the printer's card counter proves no blank moved.
+    JobState.PRINTING: (JobState.PRINTED, JobState.SPOILED, JobState.DOWNLOADED, JobState.IN_DOUBT),
+    JobState.IN_DOUBT: (JobState.PRINTED, JobState.SPOILED),
+    JobState.PRINTED: (JobState.REPORTED,),
+    JobState.SPOILED: (JobState.REPORTED,),
+    JobState.REJECTED: (JobState.REPORTED,),
+    JobState.EXPIRED: (JobState.REPORTED,),
+    JobState.REPORTED: (),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    seq INTEGER,                 -- set once the signature verified; NULL before
+    state TEXT NOT NULL,
+    outcome TEXT,
+    manifest BLOB NOT NULL,
+    signature BLOB NOT NULL,
+    payload_size INTEGER,
+    payload_sha256 TEXT,
+    expires_at TEXT,
+    cards_before INTEGER,        -- printer card counter recorded with the intent
+    blank_serial TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    received_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs(seq) WHERE seq IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    tries INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    job_id: str
+    seq: int | None
+    state: JobState
+    outcome: str | None
+    manifest: bytes
+    signature: bytes
+    payload_size: int | None
+    payload_sha256: str | None
+    cards_before: int | None
+    blank_serial: str | None
+    attempts: int
+    reason: str | None
+    received_at: float
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    job_id: str
+    body: dict
+
+
+class Journal:
+    """The station's durable record. Thread-safe: one connection, one lock."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path}: journal schema {version} is newer than this agent ({SCHEMA_VERSION})"
+                )
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- poll cursor -------------------------------------------------------
+    def cursor(self) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='cursor'").fetchone()
+        return row[0] if row else None
+
+    def set_cursor(self, cursor: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (cursor,))
+
+    # -- intake ------------------------------------------------------------
+    def knows(self, job_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM jobs WHERE job_id=?", (job_id,)).fetchone() is not None
+
+    def seq_holder(self, seq: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT job_id FROM jobs WHERE seq=?", (seq,)).fetchone()
+        return row[0] if row else None
+
+    def highest_seq(self) -> int | None:
+        with self._lock:
+            return self._db.execute("SELECT MAX(seq) FROM jobs").fetchone()[0]
+
+    def receive(self, job_id: str, manifest: bytes, signature: bytes) -> None:
+        now = self._clock()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO jobs (job_id, state, manifest, signature, received_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (job_id, JobState.RECEIVED.value, manifest, signature, now, now),
+            )
+
+    def mark_verified(self, job_id: str, seq: int, payload_size: int, payload_sha256: str, expires_at: str) -> None:
+        self._move(job_id, JobState.VERIFIED, seq=seq, payload_size=payload_size,
+                   payload_sha256=payload_sha256, expires_at=expires_at)
+
+    def mark_downloaded(self, job_id: str) -> None:
+        self._move(job_id, JobState.DOWNLOADED)
+
+    # -- printing ----------------------------------------------------------
+    def record_intent(self, job_id: str, cards_before: int) -> None:
+        """Commit the intent to print before any blank moves."""
+        with self._tx() as db:
+            attempts = db.execute("SELECT attempts FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            self._move_in(db, job_id, JobState.PRINTING, cards_before=cards_before,
+                          attempts=(attempts[0] if attempts else 0) + 1)
+
+    def release_intent(self, job_id: str) -> None:
+        """No blank left the feeder (counter unchanged): the job waits to print again."""
+        self._move(job_id, JobState.DOWNLOADED, cards_before=None, blank_serial=None)
+
+    def mark_in_doubt(self, job_id: str, why: str) -> None:
+        """Physical evidence cannot tell printed from spoiled: a technician decides."""
+        self._move(job_id, JobState.IN_DOUBT, reason=why)
+
+    def record_blank(self, job_id: str, blank_serial: str | None) -> None:
+        """The blank in the printer and its chip UID, before the print command."""
+        with self._tx() as db:
+            self._require_state(db, job_id, (JobState.PRINTING,))
+            db.execute("UPDATE jobs SET blank_serial=?, updated_at=? WHERE job_id=?",
+                       (blank_serial, self._clock(), job_id))
+
+    def finish(self, job_id: str, outcome: JobState, station_id: str, reason: str | None = None,
+               finished_at: str | None = None) -> dict:
+        """Move to an outcome and queue its report, in one transaction."""
+        if outcome not in OUTCOMES:
+            raise JournalError(f"job {job_id}: {outcome.value} is not an outcome")
+        finished_at = finished_at or _rfc3339(self._clock())
+        with self._tx() as db:
+            row = db.execute("SELECT blank_serial, attempts FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"job {job_id}: not in the journal")
+            self._move_in(db, job_id, outcome, outcome=outcome.value, reason=reason, finished_at=finished_at)
+            body = {"station_id": station_id, "status": outcome.value, "blank_serial": row[0],
+                    "finished_at": finished_at, "attempts": max(row[1], 1), "reason": reason}
+            db.execute("INSERT INTO outbox (job_id, body, created_at) VALUES (?, ?, ?)",
+                       (job_id, json.dumps(body, sort_keys=True), self._clock()))
+        return body
+
+    # -- queries for the workers -------------------------------------------
+    def jobs_in(self, *states: JobState, limit: int = 100) -> list[JobRecord]:
+        marks = ",".join("?" for _ in states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY seq IS NULL, seq, received_at LIMIT ?",
+                (*[s.value for s in states], limit),
+            ).fetchall()
+        return [_record(r) for r in rows]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return _record(row) if row else None
+
+    def counts_by_state(self) -> dict[JobState, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        counts = {s: 0 for s in JobState}
+        counts.update({JobState(state): n for state, n in rows})
+        return counts
+
+    def outcome_counts(self) -> dict[str, int]:
+        """Finished jobs by outcome (printed, spoiled, rejected, expired), reported or not."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT outcome, COUNT(*) FROM jobs WHERE outcome IS NOT NULL GROUP BY outcome").fetchall()
+        counts = {s.value: 0 for s in OUTCOMES}
+        counts.update(dict(rows))
+        return counts
+
+    # -- outbox --------------------------------------------------------------
+    def pending_reports(self, limit: int = 50) -> list[PendingReport]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, body FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [PendingReport(job_id, json.loads(body)) for job_id, body in rows]
+
+    def outbox_depth(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    def mark_reported(self, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET sent_at=?, tries=tries+1 WHERE job_id=?", (self._clock(), job_id))
+            self._move_in(db, job_id, JobState.REPORTED)
+
+    def note_report_try(self, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE outbox SET tries=tries+1 WHERE job_id=?", (job_id,))
+
+    # -- internals -----------------------------------------------------------
+    def _move(self, job_id: str, to: JobState, **fields: object) -> None:
+        with self._tx() as db:
+            self._move_in(db, job_id, to, **fields)
+
+    def _move_in(self, db: sqlite3.Connection, job_id: str, to: JobState, **fields: object) -> None:
+        allowed_from = tuple(s for s, targets in _ALLOWED.items() if to in targets)
+        self._require_state(db, job_id, allowed_from)
+        columns = ", ".join(f"{k}=?" for k in fields)
+        sets = f"state=?, updated_at=?{', ' + columns if columns else ''}"
+        db.execute(f"UPDATE jobs SET {sets} WHERE job_id=?",
+                   (to.value, self._clock(), *fields.values(), job_id))
+
+    @staticmethod
+    def _require_state(db: sqlite3.Connection, job_id: str, allowed: tuple[JobState, ...]) -> None:
+        row = db.execute("SELECT state FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            raise JournalError(f"job {job_id}: not in the journal")
+        if JobState(row[0]) not in allowed:
+            names = "|".join(s.value for s in allowed)
+            raise JournalError(f"job {job_id}: is {row[0]}, expected {names}")
+
+
+_COLUMNS = ("job_id", "seq", "state", "outcome", "manifest", "signature", "payload_size",
+            "payload_sha256", "expires_at", "cards_before", "blank_serial", "attempts", "reason",
+            "received_at", "updated_at", "finished_at")
+
+
+def _record(row: tuple) -> JobRecord:
+    d = dict(zip(_COLUMNS, row))
+    return JobRecord(
+        job_id=d["job_id"], seq=d["seq"], state=JobState(d["state"]), outcome=d["outcome"],
+        manifest=bytes(d["manifest"]), signature=bytes(d["signature"]), payload_size=d["payload_size"],
+        payload_sha256=d["payload_sha256"], cards_before=d["cards_before"],
+        blank_serial=d["blank_serial"], attempts=d["attempts"], reason=d["reason"],
+        received_at=d["received_at"],
+    )
+
+
+def _rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,131 @@
+"""The HTTP link to the central job server: poll, download, report.
+
+urllib3 keeps one keep-alive pool to the server. Library exceptions stop
+here and become LinkError; every byte that crosses the link is counted.
+"""
+from __future__ import annotations
+
+import json
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import quote, urlsplit
+
+import urllib3
+
+from .errors import LinkError
+from .manifest import SignedEntry, decode_entry
+
+USER_AGENT = "ktp-agent/0.1"
+#: Rough size of request and response headers, counted as protocol overhead.
+HEADER_ESTIMATE = 300
+
+
+class RetryLaterError(LinkError):
+    """The server asked to come back later (429/503 with Retry-After)."""
+
+    def __init__(self, status: int, retry_after: float) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"server answered {status}; retry after {retry_after:.0f}s")
+
+
+@dataclass(frozen=True)
+class PollResult:
+    entries: list[SignedEntry]
+    malformed: int
+    next_cursor: str | None
+    poll_after_s: float
+
+
+class ServerLink:
+    """One station's connection to the job server."""
+
+    def __init__(self, base_url: str, station_id: str, token: str, ca_file: Path | None = None,
+                 connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 count_bytes: Callable[[str, int], None] = lambda kind, n: None) -> None:
+        parts = urlsplit(base_url)
+        self.base_url = base_url.rstrip("/")
+        self.station_id = station_id
+        self._count = count_bytes
+        self._headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        kwargs: dict = {"maxsize": 4, "block": False, "retries": False, "timeout": self._timeout}
+        if parts.scheme == "https":
+            kwargs["ssl_context"] = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self._pool = urllib3.PoolManager(**kwargs)
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    def request(self, method: str, path: str, *, body: bytes | None = None,
+                headers: dict[str, str] | None = None, preload: bool = True) -> urllib3.BaseHTTPResponse:
+        """One request; network failures become LinkError, 429/503 RetryLaterError."""
+        all_headers = dict(self._headers)
+        all_headers.update(headers or {})
+        try:
+            response = self._pool.request(method, self.base_url + path, body=body, headers=all_headers,
+                                          preload_content=preload, redirect=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise LinkError(f"{method} {path}: {exc.__class__.__name__}") from None
+        self._count("overhead", HEADER_ESTIMATE + len(body or b""))
+        if response.status in (429, 503):
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            response.drain_conn()
+            raise RetryLaterError(response.status, retry_after)
+        return response
+
+    def poll(self, cursor: str | None, limit: int) -> PollResult:
+        path = f"/v1/stations/{quote(self.station_id)}/jobs?limit={limit}"
+        if cursor:
+            path += f"&after={quote(cursor)}"
+        response = self.request("GET", path)
+        self._count("overhead", len(response.data))
+        if response.status != 200:
+            raise LinkError(f"poll: server answered {response.status}")
+        try:
+            doc = json.loads(response.data)
+            raw_entries = doc["jobs"]
+            if not isinstance(raw_entries, list):
+                raise ValueError("jobs is not a list")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LinkError(f"poll: response out of contract ({exc.__class__.__name__})") from None
+        entries, malformed = [], 0
+        for raw in raw_entries:
+            try:
+                entries.append(decode_entry(raw))
+            except ValueError:
+                malformed += 1
+        cursor_out = doc.get("next_cursor")
+        poll_after = doc.get("poll_after_s", 30)
+        return PollResult(entries, malformed, cursor_out if isinstance(cursor_out, str) else None,
+                          float(poll_after) if isinstance(poll_after, (int, float)) else 30.0)
+
+    def report(self, job_id: str, body: dict) -> str:
+        """Send one result report: "accepted" (200) or "conflict" (409, the server keeps its own)."""
+        payload = json.dumps(body, sort_keys=True).encode()
+        response = self.request("POST", f"/v1/jobs/{quote(job_id)}/result", body=payload,
+                                headers={"Content-Type": "application/json"})
+        self._count("overhead", len(response.data))
+        if response.status == 200:
+            return "accepted"
+        if response.status == 409:
+            return "conflict"
+        raise LinkError(f"report {job_id}: server answered {response.status}")
+
+
+def _retry_after(value: str | None) -> float:
+    if value is None:
+        return 30.0
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        from datetime import datetime, timezone
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return 30.0
+        return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())

@@ -1,0 +1,57 @@
+"""structlog set-up: JSON lines under systemd or in a pipe, readable output in a terminal.
+
+One event name per happening (``card.printed``, ``payload.resumed``). Job ids
+only: a processor masks anything shaped like a NIK, and tracebacks are
+rendered without local variables.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from typing import Any, TextIO
+
+import structlog
+import structlog.tracebacks
+
+_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _NIK.sub("<nik>", value)
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact(v) for v in value)
+    return value
+
+
+def _redact_processor(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: redact(v) for k, v in event.items()}
+
+
+def configure(stream: TextIO | None = None, level: str = "info", json: bool | None = None) -> None:
+    """Configure structlog once, at daemon start."""
+    stream = stream or sys.stderr
+    if json is None:
+        json = bool(os.environ.get("JOURNAL_STREAM")) or not stream.isatty()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if json:
+        no_locals = structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        tail = [structlog.processors.ExceptionRenderer(no_locals), _redact_processor,
+                structlog.processors.JSONRenderer()]
+    else:
+        tail = [_redact_processor, structlog.dev.ConsoleRenderer(
+            exception_formatter=structlog.dev.plain_traceback)]
+    structlog.configure(
+        processors=[*shared, *tail],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )

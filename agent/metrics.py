@@ -1,0 +1,116 @@
+"""The station's Prometheus metrics: one private registry, bounded labels.
+
+Counters and histograms are updated by the workers; values that live in the
+journal or in the printer are read at scrape time by collectors.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from drivers.errors import StateReason
+
+from .journal import JobState
+
+STAGES = ("poll", "download", "verify", "decrypt", "render", "print", "report")
+CARD_RESULTS = ("printed", "spoiled")
+LINK_KINDS = ("payload", "overhead", "wasted")
+#: Reject reasons are a closed set; anything else is counted as "other".
+REJECT_REASONS = ("bad-signature", "bad-version", "wrong-station", "expired", "replay",
+                  "bad-payload", "bad-card-data", "bad-manifest", "other")
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180, 600, 1800)
+
+
+class PrinterSnapshot:
+    """The last known printer state, published by the printer's owner thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.online = False
+        self.reasons: tuple[StateReason, ...] = ()
+
+    def publish(self, online: bool, reasons: Iterable[StateReason]) -> None:
+        with self._lock:
+            self.online = online
+            self.reasons = tuple(reasons)
+
+    def read(self) -> tuple[bool, tuple[StateReason, ...]]:
+        with self._lock:
+            return self.online, self.reasons
+
+
+class _JournalCollector(Collector):
+    def __init__(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int]) -> None:
+        self._counts, self._outbox = counts, outbox
+
+    def collect(self):
+        jobs = GaugeMetricFamily("ktp_jobs", "Jobs in the journal, by state", labels=["state"])
+        for state, n in self._counts().items():
+            jobs.add_metric([state.value], n)
+        yield jobs
+        yield GaugeMetricFamily("ktp_reports_queued", "Result reports waiting to be sent",
+                                value=self._outbox())
+
+
+class _PrinterCollector(Collector):
+    def __init__(self, snapshot: PrinterSnapshot) -> None:
+        self._snapshot = snapshot
+
+    def collect(self):
+        online, reasons = self._snapshot.read()
+        yield GaugeMetricFamily("ktp_printer_online", "1 when the printer answers", value=int(online))
+        active = GaugeMetricFamily("ktp_printer_state_reason",
+                                   "Active PWG printer-state-reasons (1 per active reason)",
+                                   labels=["reason", "severity"])
+        for reason in reasons:
+            active.add_metric([reason.keyword, reason.severity.value], 1)
+        yield active
+
+
+class StationMetrics:
+    """Every metric the station exports, in its own registry."""
+
+    def __init__(self, station_id: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.info = Info("ktp_station", "Station identity", registry=r)
+        self.info.info({"station_id": station_id, "version": "0.1.0"})
+        self.cards = Counter("ktp_cards", "Cards finished, by result", ["result"], registry=r)
+        self.rejected = Counter("ktp_jobs_rejected", "Jobs rejected, by reason", ["reason"], registry=r)
+        self.stage_seconds = Histogram("ktp_stage_duration_seconds", "Time spent per pipeline stage",
+                                       ["stage"], buckets=_LATENCY_BUCKETS, registry=r)
+        self.job_seconds = Histogram("ktp_job_duration_seconds",
+                                     "From receipt of a job to its card leaving the printer",
+                                     buckets=_LATENCY_BUCKETS, registry=r)
+        self.link_bytes = Counter("ktp_link_bytes", "Bytes received over the link, by kind",
+                                  ["kind"], registry=r)
+        self.link_errors = Counter("ktp_link_errors", "Failed exchanges with the job server", registry=r)
+        self.resumes = Counter("ktp_payload_resumes", "Payload downloads resumed from a partial file",
+                               registry=r)
+        self.last_contact = Gauge("ktp_link_last_contact_timestamp_seconds",
+                                  "Unix time of the last successful exchange with the job server",
+                                  registry=r)
+        self.printer_faults = Counter("ktp_printer_faults", "Printer faults seen, by PWG reason",
+                                      ["reason"], registry=r)
+        self.printer = PrinterSnapshot()
+        r.register(_PrinterCollector(self.printer))
+        for result in CARD_RESULTS:
+            self.cards.labels(result)
+        for kind in LINK_KINDS:
+            self.link_bytes.labels(kind)
+        for stage in STAGES:
+            self.stage_seconds.labels(stage)
+
+    def watch_journal(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int]) -> None:
+        self.registry.register(_JournalCollector(counts, outbox))
+
+    def count_bytes(self, kind: str, n: int) -> None:
+        self.link_bytes.labels(kind).inc(n)
+
+    def count_rejection(self, reason: str) -> None:
+        self.rejected.labels(reason if reason in REJECT_REASONS else "other").inc()

@@ -1,0 +1,216 @@
+"""The print worker: the one thread that owns the printer and the reader.
+
+For each downloaded job, in seq order: decrypt, validate, render, then the
+physical part, with the journal one step ahead of the hardware: the intent
+(and the printer's card counter) is committed before a blank moves, the
+blank's chip UID before the print command, the outcome right after.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Callable, Iterator
+
+import structlog
+
+from drivers.errors import DeviceFaultError, DriverError, ProtocolError, TransportError
+from drivers.interfaces import CardFace, CardPosition, Printer, Reader
+
+from .carddata import CardDataError, PayloadError, parse_payload
+from .config import Config
+from .errors import JobRejectedError
+from .journal import JobRecord, JobState, Journal
+from .manifest import open_payload, parse_manifest
+from .metrics import StationMetrics
+from .render import CardRenderer
+from .spool import Spool
+
+log = structlog.get_logger("ktp.printing")
+
+#: How long a fault that needs a person (empty feeder, open cover) holds the queue between checks.
+HOLD_RECHECK_S = 2.0
+CHIP_READ_TIMEOUT_S = 2.0
+
+
+class PrintWorker:
+    def __init__(self, config: Config, journal: Journal, spool: Spool, metrics: StationMetrics,
+                 station_key: object, stop: threading.Event,
+                 open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
+                 outcome_ready: Callable[[], None]) -> None:
+        self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
+        self._key = station_key
+        self._stop = stop
+        self._open_printer, self._open_reader = open_printer, open_reader
+        self._outcome_ready = outcome_ready
+        self._wake = threading.Event()
+        self._renderer = CardRenderer()
+        self.printer: Printer | None = None
+        self.reader: Reader | None = None
+        self._backoff = 0.5
+
+    def job_ready(self) -> None:
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ensure_devices()
+                self._recover_unfinished()
+                self._step()
+            except (TransportError, ProtocolError) as exc:
+                self._went_offline(exc)
+        self._close_devices()
+
+    def _pause(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    # -- devices --------------------------------------------------------------
+    def _ensure_devices(self) -> None:
+        if self.printer is None:
+            self.printer = self._open_printer()
+            log.info("printer.connected", **_identity(self.printer))
+        if self.reader is None:
+            self.reader = self._open_reader()
+            log.info("reader.connected", firmware=self.reader.firmware())
+        self._backoff = 0.5
+
+    def _went_offline(self, exc: DriverError) -> None:
+        log.warning("device.offline", error=str(exc), retry_in_s=round(self._backoff, 1))
+        self.metrics.printer.publish(False, ())
+        self._close_devices()
+        self._stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, 30.0)
+
+    def _close_devices(self) -> None:
+        for device in (self.printer, self.reader):
+            if device is not None:
+                try:
+                    device.close()
+                except DriverError:
+                    pass
+        self.printer = self.reader = None
+
+    # -- the queue ------------------------------------------------------------
+    def _step(self) -> None:
+        status = self.printer.status()
+        self.metrics.printer.publish(True, status.reasons)
+        if not status.ready:
+            log.info("queue.held", reasons=[str(r) for r in status.reasons])
+            self._pause(HOLD_RECHECK_S)
+            return
+        jobs = self.journal.jobs_in(JobState.DOWNLOADED, limit=1)
+        if not jobs:
+            self._pause(1.0)
+            return
+        try:
+            self._process(jobs[0])
+        except DeviceFaultError as fault:
+            self.metrics.printer_faults.labels(fault.reason.keyword).inc()
+            self.metrics.printer.publish(True, (fault.reason,))
+            log.warning("printer.fault", reason=str(fault.reason), job_id=jobs[0].job_id)
+            self._pause(HOLD_RECHECK_S)
+
+    def _process(self, job: JobRecord) -> None:
+        manifest = parse_manifest(job.manifest)
+        if manifest.expires_at <= datetime.now(timezone.utc):
+            self._finish(job.job_id, JobState.EXPIRED, "expired")
+            return
+        try:
+            face = self._prepare(job.job_id, manifest)
+        except JobRejectedError as exc:
+            self.metrics.count_rejection(exc.reason)
+            log.warning("job.rejected", job_id=job.job_id, reason=exc.reason, detail=exc.detail)
+            self._finish(job.job_id, JobState.REJECTED, exc.reason)
+            return
+        self._print(job, face)
+
+    def _prepare(self, job_id: str, manifest) -> CardFace:
+        """Decrypt, validate and render, all in memory."""
+        with self._stage("decrypt"):
+            plaintext = open_payload(self.spool.read(job_id), manifest, self._key)
+        try:
+            payload = parse_payload(plaintext)
+        except CardDataError as exc:
+            raise JobRejectedError("bad-card-data", str(exc)) from None
+        except PayloadError as exc:
+            raise JobRejectedError("bad-payload", str(exc)) from None
+        with self._stage("render"):
+            return self._renderer.render_front(payload)
+
+    def _print(self, job: JobRecord, face: CardFace) -> None:
+        printer, reader = self.printer, self.reader
+        before = printer.cards_inserted()
+        self.journal.record_intent(job.job_id, before)
+        started = time.monotonic()
+        try:
+            printer.insert_to_contactless()
+        except DeviceFaultError:
+            self._settle_failed_insert(job.job_id, before)
+            raise
+        target = reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
+        self.journal.record_blank(job.job_id, target.uid_hex if target else None)
+        if target is None:
+            printer.reject_card()
+            self._finish(job.job_id, JobState.SPOILED, "chip-unreadable")
+            return
+        reader.release()
+        try:
+            printer.print_card(face)
+        except DeviceFaultError as fault:
+            self._reject_quietly()
+            self._finish(job.job_id, JobState.SPOILED, fault.reason.keyword)
+            raise
+        self.metrics.stage_seconds.labels("print").observe(time.monotonic() - started)
+        self.metrics.job_seconds.observe(max(0.0, time.time() - job.received_at))
+        self._finish(job.job_id, JobState.PRINTED, None, blank=target.uid_hex)
+
+    def _settle_failed_insert(self, job_id: str, before: int) -> None:
+        if self.printer.cards_inserted() == before:
+            self.journal.release_intent(job_id)
+        else:
+            self._reject_quietly()
+            self._finish(job_id, JobState.SPOILED, "insert-failed")
+
+    def _reject_quietly(self) -> None:
+        try:
+            self.printer.reject_card()
+        except DriverError as exc:
+            log.warning("printer.reject_failed", error=str(exc))
+
+    def _finish(self, job_id: str, outcome: JobState, reason: str | None, blank: str | None = None) -> None:
+        self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
+        if outcome in (JobState.PRINTED, JobState.SPOILED):
+            self.metrics.cards.labels(outcome.value).inc()
+        event = {JobState.PRINTED: "card.printed", JobState.SPOILED: "card.spoiled"}.get(outcome, "job.finished")
+        log.info(event, job_id=job_id, outcome=outcome.value, reason=reason, blank_serial=blank)
+        self._outcome_ready()
+
+    # -- restart recovery -----------------------------------------------------
+    def _recover_unfinished(self) -> None:
+        """Resolve jobs left between intent and outcome from the printer's evidence."""
+        for job in self.journal.jobs_in(JobState.PRINTING):
+            count = self.printer.cards_inserted()
+            position = self.printer.card_position()
+            if count == job.cards_before:
+                self.journal.release_intent(job.job_id)
+                log.info("job.recovered", job_id=job.job_id, resolution="no-blank-moved")
+            elif position is not CardPosition.NONE:
+                self._reject_quietly()
+                self._finish(job.job_id, JobState.SPOILED, "interrupted")
+            else:
+                self.journal.mark_in_doubt(job.job_id, "card left the printer; outcome unknown")
+                log.warning("job.in_doubt", job_id=job.job_id)
+
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.metrics.stage_seconds.labels(name).observe(time.monotonic() - started)
+
+
+def _identity(printer: Printer) -> dict[str, str]:
+    ident = printer.identity()
+    return {"model": ident.model, "serial": ident.serial, "firmware": ident.firmware}

@@ -1,0 +1,100 @@
+"""The station: journal, link, workers and metrics wired together.
+
+Three workers talk through the journal and wake-ups: the fetcher (poll and
+download ahead), the print worker (the only owner of the devices) and the
+reporter (drains the outbox).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import structlog
+
+from drivers.interfaces import Printer, Reader
+
+from .config import Config
+from .errors import JournalError
+from .fetcher import Fetcher
+from .http_metrics import MetricsServer
+from .intake import Intake
+from .journal import JobState, Journal
+from .keys import load_signing_key, load_station_key, load_token
+from .link import ServerLink
+from .manifest import ManifestVerifier
+from .metrics import StationMetrics
+from .printing import PrintWorker
+from .reporter import Reporter
+from .spool import Spool
+
+log = structlog.get_logger("ktp.station")
+
+
+@dataclass(frozen=True)
+class ServerAccess:
+    """Where the job server is and the files that prove who we are to it."""
+
+    url: str
+    token_file: Path
+    signing_key: Path
+    station_key: Path
+    ca_file: Path | None = None
+
+
+class Station:
+    def __init__(self, config: Config, access: ServerAccess,
+                 open_printer: Callable[[], Printer], open_reader: Callable[[], Reader]) -> None:
+        self.config = config
+        state = config.station.state_dir
+        # Keys first: a missing or unreadable key stops the station before anything runs.
+        signing_key = load_signing_key(access.signing_key)
+        station_key = load_station_key(access.station_key)
+        token = load_token(access.token_file)
+        self.journal = Journal(state / "journal.sqlite3")
+        if not self.journal.integrity_ok():
+            raise JournalError(f"{self.journal.path}: integrity_check failed; move it aside and call a technician")
+        self.metrics = StationMetrics(config.station.id)
+        self.metrics.watch_journal(self.journal.counts_by_state, self.journal.outbox_depth)
+        self.spool = Spool(state / "spool")
+        self.stop_event = threading.Event()
+        self.link = ServerLink(access.url, config.station.id, token, access.ca_file,
+                               count_bytes=self.metrics.count_bytes)
+        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event)
+        self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
+                                    self.stop_event, open_printer, open_reader, self.reporter.wake)
+        intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics)
+        self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
+                               self.stop_event, self.printing.job_ready)
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics.host, config.metrics.port)
+        self._threads = [
+            threading.Thread(target=worker.run, name=name, daemon=True)
+            for name, worker in (("fetcher", self.fetcher), ("printer", self.printing),
+                                 ("reporter", self.reporter))
+        ]
+
+    def start(self) -> None:
+        self.metrics_server.start()
+        for thread in self._threads:
+            thread.start()
+        host, port = self.metrics_server.address
+        log.info("station.started", station_id=self.config.station.id, metrics=f"http://{host}:{port}/metrics")
+
+    def healthy(self) -> bool:
+        return all(t.is_alive() for t in self._threads)
+
+    def counts(self) -> dict[JobState, int]:
+        return self.journal.counts_by_state()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        self.fetcher.wake()
+        self.reporter.wake()
+        self.printing.job_ready()
+        for thread in self._threads:
+            thread.join(timeout)
+        self.link.close()
+        self.metrics_server.stop()
+        self.journal.close()
+        log.info("station.stopped")

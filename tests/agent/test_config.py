@@ -1,0 +1,99 @@
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config
+from agent.errors import ConfigError
+
+GOOD = """
+[station]
+id = "3319-05"
+state_dir = "state"
+
+[server]
+url = "https://jobs.example.go.id"
+token_file = "token"
+signing_key = "server.pub.pem"
+station_key = "station.pem"
+
+[printer]
+uri = "serial:///dev/ttyUSB0?baud=115200"
+
+[reader]
+uri = "sim://reader?state=sim"
+
+[metrics]
+listen = "0.0.0.0:9464"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_file_becomes_a_frozen_typed_value(tmp_path):
+    config = load_config(write(tmp_path, GOOD))
+    assert config.station.id == "3319-05"
+    assert config.station.state_dir == tmp_path / "state"
+    assert config.server.token_file == tmp_path / "token"
+    assert config.metrics.host == "0.0.0.0" and config.metrics.port == 9464
+    assert config.spool.prefetch_jobs == 8
+    assert f"state={tmp_path / 'sim'}" in config.reader.uri
+    with pytest.raises(AttributeError):
+        config.station.id = "0000-00"  # type: ignore[misc]
+
+
+def test_embedded_default_loads():
+    config = load_config(Path(__file__).parents[2] / "config" / "agent.toml")
+    assert config.server.is_demo
+    assert config.printer.uri.startswith("sim://printer")
+
+
+def test_example_file_loads():
+    config = load_config(Path(__file__).parents[2] / "config" / "agent.example.toml")
+    assert config.server.ca_file is not None
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (('url = "https://jobs.example.go.id"', 'url = 7'), "[server] url: expected a string, got an integer"),
+        (('id = "3319-05"', 'id = "3319-05"\ncolour = "blue"'), "[station] colour: unknown key"),
+        (('id = "3319-05"', 'id = "33-5"'), "[station] id: '33-5' is not a station id"),
+        (('token_file = "token"\n', ''), "[server] token_file: missing (required)"),
+        (('listen = "0.0.0.0:9464"', 'listen = "nowhere"'), "[metrics] listen: 'nowhere' is not host:port"),
+        (('uri = "serial:///dev/ttyUSB0?baud=115200"', 'uri = "lpt:1"'), "[printer] uri: 'lpt:1' is not a device URI"),
+        (('[reader]', '[reeder]'), "[reeder]: unknown section"),
+        (('url = "https://jobs.example.go.id"', 'url = "http://10.1.2.3/"'), "plain http is allowed only to loopback"),
+    ],
+)
+def test_each_mistake_is_one_line_naming_file_and_key(tmp_path, change, message):
+    old, new = change
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert "\n" not in text
+    assert str(path) in text
+    assert message in text
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_broken_toml_names_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[station\nid=1"))
+
+
+def test_demo_server_needs_no_key_files(tmp_path):
+    text = GOOD.replace('url = "https://jobs.example.go.id"', 'url = "demo"')
+    for line in ('token_file = "token"\n', 'signing_key = "server.pub.pem"\n', 'station_key = "station.pem"\n'):
+        text = text.replace(line, "")
+    config = load_config(write(tmp_path, text))
+    assert config.server.is_demo and config.server.token_file is None

@@ -1,0 +1,110 @@
+import sqlite3
+
+import pytest
+
+from agent.errors import JournalError
+from agent.journal import JobState, Journal
+
+STATION = "3319-05"
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(tmp_path / "journal.sqlite3")
+    yield j
+    j.close()
+
+
+def received(journal, job_id="j1", seq=1):
+    journal.receive(job_id, b"{}", b"sig")
+    journal.mark_verified(job_id, seq, 100, "ab" * 32, "2030-01-01T00:00:00+00:00")
+    journal.mark_downloaded(job_id)
+
+
+def test_journal_runs_in_wal_with_full_sync(journal):
+    mode = journal._db.execute("PRAGMA journal_mode").fetchone()[0]
+    sync = journal._db.execute("PRAGMA synchronous").fetchone()[0]
+    assert mode == "wal" and sync == 2  # FULL
+    assert journal.integrity_ok()
+
+
+def test_happy_path_walks_every_state_and_queues_one_report(journal):
+    received(journal)
+    journal.record_intent("j1", cards_before=41)
+    journal.record_blank("j1", "04a1b2c3d4e5f6")
+    body = journal.finish("j1", JobState.PRINTED, STATION)
+    assert body["status"] == "printed" and body["blank_serial"] == "04a1b2c3d4e5f6"
+    assert body["attempts"] == 1 and body["station_id"] == STATION
+    assert [r.job_id for r in journal.pending_reports()] == ["j1"]
+    journal.mark_reported("j1")
+    assert journal.pending_reports() == []
+    record = journal.get("j1")
+    assert record.state is JobState.REPORTED and record.outcome == "printed"
+    assert record.cards_before == 41
+
+
+def test_transition_out_of_order_is_refused(journal):
+    journal.receive("j1", b"{}", b"sig")
+    with pytest.raises(JournalError, match="is received, expected"):
+        journal.record_intent("j1", cards_before=0)
+    with pytest.raises(JournalError, match="not in the journal"):
+        journal.mark_downloaded("nope")
+
+
+def test_a_job_cannot_finish_twice(journal):
+    received(journal)
+    journal.record_intent("j1", 0)
+    journal.finish("j1", JobState.SPOILED, STATION, reason="media-jam")
+    with pytest.raises(JournalError):
+        journal.finish("j1", JobState.PRINTED, STATION)
+    assert len(journal.pending_reports()) == 1
+
+
+def test_seq_is_held_by_one_verified_job(journal):
+    received(journal, "j1", seq=7)
+    assert journal.seq_holder(7) == "j1"
+    journal.receive("j2", b"{}", b"sig")
+    with pytest.raises(sqlite3.IntegrityError):
+        journal.mark_verified("j2", 7, 1, "00" * 32, "2030-01-01T00:00:00+00:00")
+    assert journal.get("j2").state is JobState.RECEIVED
+
+
+def test_released_intent_prints_again_and_counts_attempts(journal):
+    received(journal)
+    journal.record_intent("j1", 5)
+    journal.release_intent("j1")
+    assert journal.get("j1").state is JobState.DOWNLOADED
+    journal.record_intent("j1", 5)
+    assert journal.get("j1").attempts == 2
+
+
+def test_state_cursor_and_outbox_survive_reopen(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    j = Journal(path)
+    received(j)
+    j.set_cursor("c-17")
+    j.record_intent("j1", 3)
+    j.finish("j1", JobState.PRINTED, STATION)
+    j.close()
+    again = Journal(path)
+    assert again.cursor() == "c-17"
+    assert again.get("j1").state is JobState.PRINTED
+    assert [r.job_id for r in again.pending_reports()] == ["j1"]
+    assert again.outcome_counts()["printed"] == 1
+    again.close()
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(JournalError, match="newer than this agent"):
+        Journal(path)
+
+
+def test_journal_holds_no_personal_columns(journal):
+    columns = {row[1] for row in journal._db.execute("PRAGMA table_info(jobs)")}
+    assert not columns & {"nik", "nama", "alamat", "photo", "card"}
