@@ -46,11 +46,25 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--name", default="station")
     keygen.set_defaults(handler=_keygen)
 
+    devices = sub.add_parser("devices", help="list serial ports and USB printers/readers with their config URIs")
+    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    devices.set_defaults(handler=_devices)
+
+    from .technician import add_jobs_commands
+
+    add_jobs_commands(sub)
+
     jobs = sub.add_parser("jobserver", help="run the reference job server (stands for the central system)")
     from jobserver.cli import add_arguments
 
     add_arguments(jobs)
     jobs.set_defaults(handler=_jobserver)
+
+    simulate = sub.add_parser("simulate", help="serve a simulated printer or reader on a pty or TCP port")
+    from drivers.simulated.standalone import add_arguments as add_simulate_arguments
+
+    add_simulate_arguments(simulate.add_subparsers(metavar="DEVICE", required=True))
+    simulate.set_defaults(handler=_simulate)
     return parser
 
 
@@ -103,8 +117,27 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _devices(args: argparse.Namespace) -> int:
+    from drivers.discovery import discover, format_table
+
+    report = discover()
+    if args.json:
+        import json
+
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(format_table(report))
+    return 0
+
+
 def _jobserver(args: argparse.Namespace) -> int:
     from jobserver.cli import run
+
+    return run(args)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from drivers.simulated.standalone import run
 
     return run(args)
 

@@ -55,6 +55,22 @@ class SpoolConfig:
 
 
 @dataclass(frozen=True)
+class TransferConfig:
+    """Payload download policy: what counts as a dead link, when to give a job up."""
+
+    stall_seconds: int = 60            # no byte for this long: the attempt is dead, resume later
+    give_up_days: float = 7            # no progress at all for this long: reject (bad-payload)
+    max_corrupt_fetches: int = 3       # whole payloads whose SHA-256 did not match, then reject
+    retry_initial_seconds: float = 0.5  # first back-off after a failure that made no progress
+    retry_max_seconds: int = 300       # back-off ceiling (also how soon a returning link is noticed)
+    fsync_bytes: int = 256 * 1024      # partial bytes are fsynced at least this often
+
+    @property
+    def give_up_seconds(self) -> float:
+        return self.give_up_days * 86400.0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     station: StationConfig
@@ -63,6 +79,7 @@ class Config:
     reader: DeviceConfig
     metrics: MetricsConfig
     spool: SpoolConfig
+    transfer: TransferConfig = TransferConfig()
 
 
 class _Section:
@@ -163,7 +180,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _build(file: Path, doc: dict[str, Any]) -> Config:
-    known = ("station", "server", "printer", "reader", "metrics", "spool")
+    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer")
     for name in doc:
         if name not in known:
             raise ConfigError(f"{file}: [{name}]: unknown section")
@@ -181,6 +198,7 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         reader=_device(sections["reader"]),
         metrics=_metrics(sections["metrics"]),
         spool=_spool(sections["spool"]),
+        transfer=_transfer(sections["transfer"]),
     )
     for section in sections.values():
         section.reject_unknown()
@@ -232,4 +250,27 @@ def _spool(s: _Section) -> SpoolConfig:
     return SpoolConfig(
         prefetch_jobs=s.get("prefetch_jobs", int, 8, _positive),
         prefetch_bytes=s.get("prefetch_bytes", int, 64 * 1024 * 1024, _positive),
+    )
+
+
+def _number(s: _Section, key: str, default: float) -> float:
+    """A positive number; TOML integers are accepted where a number is asked for."""
+    s.used.add(key)
+    value = s.table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{s.where(key)}: expected a number, got {_type_name(type(value))}")
+    if not value > 0:
+        raise ConfigError(f"{s.where(key)}: must be greater than zero")
+    return float(value)
+
+
+def _transfer(s: _Section) -> TransferConfig:
+    d = TransferConfig()
+    return TransferConfig(
+        stall_seconds=s.get("stall_seconds", int, d.stall_seconds, _positive),
+        give_up_days=_number(s, "give_up_days", d.give_up_days),
+        max_corrupt_fetches=s.get("max_corrupt_fetches", int, d.max_corrupt_fetches, _positive),
+        retry_initial_seconds=_number(s, "retry_initial_seconds", d.retry_initial_seconds),
+        retry_max_seconds=s.get("retry_max_seconds", int, d.retry_max_seconds, _positive),
+        fsync_bytes=s.get("fsync_bytes", int, d.fsync_bytes, _positive),
     )

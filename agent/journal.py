@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from .errors import JournalError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class JobState(Enum):
@@ -56,7 +56,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
-    seq INTEGER,                 -- set once the signature verified; NULL before
+    seq INTEGER,                 -- set once the signature verified, NULL before
     state TEXT NOT NULL,
     outcome TEXT,
     manifest BLOB NOT NULL,
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     payload_sha256 TEXT,
     expires_at TEXT,
     cards_before INTEGER,        -- printer card counter recorded with the intent
+    panels_before INTEGER,       -- printer panel counter recorded with the intent (schema 2)
     blank_serial TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     reason TEXT,
@@ -84,6 +85,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+#: _MIGRATIONS[n] takes a journal from schema n to n + 1, inside one transaction.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    0: (),
+    1: ("ALTER TABLE jobs ADD COLUMN panels_before INTEGER",),
+}
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -96,6 +103,7 @@ class JobRecord:
     payload_size: int | None
     payload_sha256: str | None
     cards_before: int | None
+    panels_before: int | None
     blank_serial: str | None
     attempts: int
     reason: str | None
@@ -118,6 +126,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout=5000")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -127,7 +136,7 @@ class Journal:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         with self._tx() as db:
             row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = int(row[0]) if row else 0
@@ -135,6 +144,14 @@ class Journal:
                 raise JournalError(
                     f"{self.path}: journal schema {version} is newer than this agent ({SCHEMA_VERSION})"
                 )
+            has_jobs = db.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone()
+            if has_jobs:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     @contextmanager
@@ -197,20 +214,30 @@ class Journal:
         self._move(job_id, JobState.DOWNLOADED)
 
     # -- printing ----------------------------------------------------------
-    def record_intent(self, job_id: str, cards_before: int) -> None:
-        """Commit the intent to print before any blank moves."""
+    def record_intent(self, job_id: str, cards_before: int, panels_before: int | None = None) -> None:
+        """Commit the intent to print, with the printer's counters, before any blank moves."""
         with self._tx() as db:
             attempts = db.execute("SELECT attempts FROM jobs WHERE job_id=?", (job_id,)).fetchone()
             self._move_in(db, job_id, JobState.PRINTING, cards_before=cards_before,
-                          attempts=(attempts[0] if attempts else 0) + 1)
+                          panels_before=panels_before, attempts=(attempts[0] if attempts else 0) + 1)
 
     def release_intent(self, job_id: str) -> None:
         """No blank left the feeder (counter unchanged): the job waits to print again."""
-        self._move(job_id, JobState.DOWNLOADED, cards_before=None, blank_serial=None)
+        self._move(job_id, JobState.DOWNLOADED, cards_before=None, panels_before=None, blank_serial=None)
 
     def mark_in_doubt(self, job_id: str, why: str) -> None:
         """Physical evidence cannot tell printed from spoiled: a technician decides."""
         self._move(job_id, JobState.IN_DOUBT, reason=why)
+
+    def resolve_in_doubt(self, job_id: str, outcome: JobState, station_id: str) -> dict:
+        """A technician's decision on an in-doubt job, after looking at the card."""
+        if outcome not in (JobState.PRINTED, JobState.SPOILED):
+            raise JournalError(f"job {job_id}: an in-doubt job resolves to printed or spoiled")
+        record = self.get(job_id)
+        if record is None or record.state is not JobState.IN_DOUBT:
+            state = record.state.value if record else "not in the journal"
+            raise JournalError(f"job {job_id}: is {state}, not in-doubt")
+        return self.finish(job_id, outcome, station_id, reason="technician")
 
     def record_blank(self, job_id: str, blank_serial: str | None) -> None:
         """The blank in the printer and its chip UID, before the print command."""
@@ -241,14 +268,14 @@ class Journal:
         marks = ",".join("?" for _ in states)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY seq IS NULL, seq, received_at LIMIT ?",
+                f"{_SELECT} WHERE state IN ({marks}) ORDER BY seq IS NULL, seq, received_at LIMIT ?",
                 (*[s.value for s in states], limit),
             ).fetchall()
         return [_record(r) for r in rows]
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            row = self._db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
         return _record(row) if row else None
 
     def counts_by_state(self) -> dict[JobState, int]:
@@ -312,8 +339,9 @@ class Journal:
 
 
 _COLUMNS = ("job_id", "seq", "state", "outcome", "manifest", "signature", "payload_size",
-            "payload_sha256", "expires_at", "cards_before", "blank_serial", "attempts", "reason",
-            "received_at", "updated_at", "finished_at")
+            "payload_sha256", "expires_at", "cards_before", "panels_before", "blank_serial", "attempts",
+            "reason", "received_at", "updated_at", "finished_at")
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM jobs"
 
 
 def _record(row: tuple) -> JobRecord:
@@ -321,7 +349,7 @@ def _record(row: tuple) -> JobRecord:
     return JobRecord(
         job_id=d["job_id"], seq=d["seq"], state=JobState(d["state"]), outcome=d["outcome"],
         manifest=bytes(d["manifest"]), signature=bytes(d["signature"]), payload_size=d["payload_size"],
-        payload_sha256=d["payload_sha256"], cards_before=d["cards_before"],
+        payload_sha256=d["payload_sha256"], cards_before=d["cards_before"], panels_before=d["panels_before"],
         blank_serial=d["blank_serial"], attempts=d["attempts"], reason=d["reason"],
         received_at=d["received_at"],
     )

@@ -60,19 +60,30 @@ class ServerLink:
         self._pool.clear()
 
     def request(self, method: str, path: str, *, body: bytes | None = None,
-                headers: dict[str, str] | None = None, preload: bool = True) -> urllib3.BaseHTTPResponse:
-        """One request; network failures become LinkError, 429/503 RetryLaterError."""
+                headers: dict[str, str] | None = None, preload: bool = True,
+                read_timeout: float | None = None) -> urllib3.BaseHTTPResponse:
+        """One request; network failures become LinkError, 429/503 RetryLaterError.
+
+        ``read_timeout`` bounds each wait for bytes (a stall), never the whole
+        transfer: a slow link that keeps delivering is never taken for a dead one.
+        """
         all_headers = dict(self._headers)
         all_headers.update(headers or {})
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=read_timeout)
         try:
             response = self._pool.request(method, self.base_url + path, body=body, headers=all_headers,
-                                          preload_content=preload, redirect=False)
+                                          preload_content=preload, redirect=False, timeout=timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise LinkError(f"{method} {path}: {exc.__class__.__name__}") from None
         self._count("overhead", HEADER_ESTIMATE + len(body or b""))
         if response.status in (429, 503):
             retry_after = _retry_after(response.headers.get("Retry-After"))
-            response.drain_conn()
+            try:
+                response.drain_conn()
+            except urllib3.exceptions.HTTPError:
+                pass  # the answer is already known; a broken error body changes nothing
             raise RetryLaterError(response.status, retry_after)
         return response
 

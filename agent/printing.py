@@ -10,13 +10,14 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from enum import Enum
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
 import structlog
 
 from drivers.errors import DeviceFaultError, DriverError, ProtocolError, TransportError
-from drivers.interfaces import CardFace, CardPosition, Printer, Reader
+from drivers.interfaces import CardFace, CardPosition, Printer, PrinterStatus, Reader
 
 from .carddata import CardDataError, PayloadError, parse_payload
 from .config import Config
@@ -142,14 +143,18 @@ class PrintWorker:
 
     def _print(self, job: JobRecord, face: CardFace) -> None:
         printer, reader = self.printer, self.reader
-        before = printer.cards_inserted()
-        self.journal.record_intent(job.job_id, before)
+        status = printer.status()
+        waiting_blank = status.card_position is CardPosition.CONTACTLESS
+        # A blank left untouched at the contactless station is used, not wasted.
+        before = status.cards_inserted - 1 if waiting_blank else status.cards_inserted
+        self.journal.record_intent(job.job_id, before, status.panels_printed)
         started = time.monotonic()
-        try:
-            printer.insert_to_contactless()
-        except DeviceFaultError:
-            self._settle_failed_insert(job.job_id, before)
-            raise
+        if not waiting_blank:
+            try:
+                printer.insert_to_contactless()
+            except DeviceFaultError:
+                self._settle_failed_insert(job.job_id, before)
+                raise
         target = reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
         self.journal.record_blank(job.job_id, target.uid_hex if target else None)
         if target is None:
@@ -192,23 +197,64 @@ class PrintWorker:
     def _recover_unfinished(self) -> None:
         """Resolve jobs left between intent and outcome from the printer's evidence."""
         for job in self.journal.jobs_in(JobState.PRINTING):
-            count = self.printer.cards_inserted()
-            position = self.printer.card_position()
-            if count == job.cards_before:
+            status = self.printer.status()
+            resolution = resolve_interrupted(job, status)
+            log.info("job.recovered", job_id=job.job_id, resolution=resolution.value)
+            if resolution is Resolution.NOT_STARTED:
                 self.journal.release_intent(job.job_id)
-                log.info("job.recovered", job_id=job.job_id, resolution="no-blank-moved")
-            elif position is not CardPosition.NONE:
+            elif resolution is Resolution.BLANK_WAITING:
+                self.journal.release_intent(job.job_id)  # the next attempt prints on that blank
+            elif resolution is Resolution.CARD_STUCK:
+                self._record_blank_at_station(job, status)
                 self._reject_quietly()
+                self._finish(job.job_id, JobState.SPOILED, "interrupted")
+            elif resolution is Resolution.PRINTED:
+                self._finish(job.job_id, JobState.PRINTED, None, blank=job.blank_serial)
+            elif resolution is Resolution.REJECTED:
                 self._finish(job.job_id, JobState.SPOILED, "interrupted")
             else:
                 self.journal.mark_in_doubt(job.job_id, "card left the printer; outcome unknown")
                 log.warning("job.in_doubt", job_id=job.job_id)
+
+    def _record_blank_at_station(self, job: JobRecord, status: PrinterStatus) -> None:
+        if job.blank_serial is None and status.card_position is CardPosition.CONTACTLESS:
+            target = self.reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
+            if target is not None:
+                self.journal.record_blank(job.job_id, target.uid_hex)
 
     @contextmanager
     def _stage(self, name: str) -> Iterator[None]:
         started = time.monotonic()
         yield
         self.metrics.stage_seconds.labels(name).observe(time.monotonic() - started)
+
+
+class Resolution(Enum):
+    NOT_STARTED = "no-blank-moved"
+    BLANK_WAITING = "blank-waiting-at-contactless-station"
+    CARD_STUCK = "card-still-in-printer"
+    PRINTED = "printed-per-panel-counter"
+    REJECTED = "left-unprinted"
+    IN_DOUBT = "in-doubt"
+
+
+def resolve_interrupted(job: JobRecord, status: PrinterStatus) -> Resolution:
+    """What the printer's counters and card position say about an interrupted job."""
+    taken = status.cards_inserted - (job.cards_before or 0)
+    position = status.card_position
+    if taken == 0 and position is not CardPosition.IN_PRINTER:
+        return Resolution.NOT_STARTED
+    if taken == 1 and position is CardPosition.CONTACTLESS and job.panels_before == status.panels_printed:
+        return Resolution.BLANK_WAITING
+    if taken == 1 and position is CardPosition.IN_PRINTER:
+        return Resolution.CARD_STUCK
+    if (taken == 1 and position is CardPosition.NONE and job.panels_before is not None
+            and status.panels_printed > job.panels_before and job.blank_serial is not None):
+        return Resolution.PRINTED
+    if (taken == 1 and position is CardPosition.NONE and job.panels_before is not None
+            and status.panels_printed == job.panels_before):
+        return Resolution.REJECTED  # sent to the reject box before any panel printed
+    return Resolution.IN_DOUBT
 
 
 def _identity(printer: Printer) -> dict[str, str]:

@@ -61,13 +61,25 @@ listen = "127.0.0.1:{self.metrics_port}"
 """)
         self.process: subprocess.Popen | None = None
 
-    def start_daemon(self) -> None:
+    def start_daemon(self, wait: bool = True) -> None:
+        """Start the daemon; with ``wait``, return once it serves /metrics."""
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
         )
+        deadline = time.monotonic() + 30
+        while wait and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                self.metrics()
+                return
+            except urllib3.exceptions.HTTPError:
+                time.sleep(0.05)
+        if wait:
+            raise AssertionError("daemon did not serve /metrics within 30 s")
 
     def stop_daemon(self, timeout: float = 30) -> int:
         assert self.process is not None
@@ -103,7 +115,7 @@ listen = "127.0.0.1:{self.metrics_port}"
         raise AssertionError(f"{len(missing)} of {len(job_ids)} jobs not reported in {timeout}s:\n{self.log()[-4000:]}")
 
     def metrics(self) -> str:
-        http = urllib3.PoolManager()
+        http = urllib3.PoolManager(retries=False)
         return http.request("GET", f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).data.decode()
 
     def printer_state(self) -> dict:

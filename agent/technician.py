@@ -1,0 +1,50 @@
+"""Technician commands that work on the journal: list jobs, resolve in-doubt ones."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import load_config
+from .journal import JobState, Journal
+
+
+def add_jobs_commands(sub: argparse._SubParsersAction) -> None:
+    jobs = sub.add_parser("jobs", help="list jobs or resolve an in-doubt job")
+    jobs_sub = jobs.add_subparsers(metavar="ACTION")
+    listing = jobs_sub.add_parser("list", help="jobs by state")
+    listing.add_argument("--config", required=True)
+    listing.add_argument("--state", choices=[s.value for s in JobState])
+    listing.set_defaults(handler=_list)
+    resolve = jobs_sub.add_parser("resolve", help="decide an in-doubt job after looking at the card")
+    resolve.add_argument("job_id")
+    resolve.add_argument("outcome", choices=["printed", "spoiled"])
+    resolve.add_argument("--config", required=True)
+    resolve.set_defaults(handler=_resolve)
+
+
+def _open(config_path: str) -> tuple[Journal, str]:
+    config = load_config(config_path)
+    return Journal(config.station.state_dir / "journal.sqlite3"), config.station.id
+
+
+def _list(args: argparse.Namespace) -> int:
+    journal, _ = _open(args.config)
+    try:
+        states = [JobState(args.state)] if args.state else list(JobState)
+        for record in journal.jobs_in(*states, limit=10_000):
+            print(f"{record.job_id}  {record.state.value:<10}  seq={record.seq}  "
+                  f"blank={record.blank_serial or '-'}  reason={record.reason or '-'}")
+    finally:
+        journal.close()
+    return 0
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    journal, station_id = _open(args.config)
+    try:
+        body = journal.resolve_in_doubt(args.job_id, JobState(args.outcome), station_id)
+    finally:
+        journal.close()
+    print(f"job {args.job_id}: recorded as {body['status']} (blank {body['blank_serial'] or 'unknown'});"
+          " the report is queued for the server", file=sys.stdout)
+    return 0
