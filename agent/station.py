@@ -16,11 +16,11 @@ import structlog
 from drivers.interfaces import Printer, Reader
 
 from .config import Config
-from .errors import JournalError
 from .fetcher import Fetcher
 from .http_metrics import MetricsServer
 from .intake import Intake
-from .journal import JobState, Journal
+from .journal import JobState
+from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
 from .link import ServerLink
 from .manifest import ManifestVerifier
@@ -52,9 +52,7 @@ class Station:
         signing_key = load_signing_key(access.signing_key)
         station_key = load_station_key(access.station_key)
         token = load_token(access.token_file)
-        self.journal = Journal(state / "journal.sqlite3")
-        if not self.journal.integrity_ok():
-            raise JournalError(f"{self.journal.path}: integrity_check failed; move it aside and call a technician")
+        self.journal = open_checked(state)
         self.metrics = StationMetrics(config.station.id)
         self.metrics.watch_journal(self.journal.counts_by_state, self.journal.outbox_depth)
         self.spool = Spool(state / "spool")

@@ -22,6 +22,25 @@ def add_jobs_commands(sub: argparse._SubParsersAction) -> None:
     resolve.set_defaults(handler=_resolve)
 
 
+def add_journal_commands(sub: argparse._SubParsersAction) -> None:
+    journal = sub.add_parser("journal", help="journal maintenance")
+    journal_sub = journal.add_subparsers(metavar="ACTION")
+    release = journal_sub.add_parser("release", help="start a fresh journal after a damaged one was moved aside")
+    release.add_argument("--config", required=True)
+    release.set_defaults(handler=_release)
+
+
+def _release(args: argparse.Namespace) -> int:
+    from .journal_guard import release
+
+    config = load_config(args.config)
+    if release(config.station.state_dir):
+        print("the hold is lifted; the next start opens a fresh journal. The damaged one stays beside it.")
+        return 0
+    print("no damaged journal is holding this station")
+    return 1
+
+
 def _open(config_path: str) -> tuple[Journal, str]:
     config = load_config(config_path)
     return Journal(config.station.state_dir / "journal.sqlite3"), config.station.id

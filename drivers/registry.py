@@ -4,6 +4,9 @@
     sim://reader?state=DIR&link=pipe|pty
     serial:///dev/ttyUSB0?baud=115200
     socket://127.0.0.1:7000            (a serial-over-TCP bridge)
+    usb://0f49:<pid>[?serial=SN]       (an Evolis printer on its USB printer-class interface)
+    usb://072f:2200[?serial=SN]        (an ACR122U reader: PN532 commands over CCID)
+    sim://printer?link=usb, sim://reader?link=usb   (simulators behind a simulated pyusb backend)
 
 Each scheme's module is imported only when the scheme is used, so a missing
 optional library disables only its own scheme.
@@ -45,6 +48,9 @@ def open_printer(uri: str) -> Printer:
         return open_simulated_printer(parsed)
     from .evolis.printer import EvolisPrinter
 
+    if parsed.scheme == "usb":
+        return EvolisPrinter(_usb_transport(parsed, _EVOLIS_IDS, "an Evolis printer"))
+
     return EvolisPrinter(_byte_transport(parsed))
 
 
@@ -54,6 +60,10 @@ def open_reader(uri: str) -> Reader:
         from .simulated.factory import open_simulated_reader
 
         return open_simulated_reader(parsed)
+    if parsed.scheme == "usb":
+        from .pn532.acr122u import open_acr122u_reader
+
+        return open_acr122u_reader(_usb_transport(parsed, _ACR122U_IDS, "an ACR122U reader"))
     from .pn532.reader import Pn532Reader
 
     return Pn532Reader.over_hsu(_byte_transport(parsed))
@@ -69,3 +79,24 @@ def _byte_transport(parsed: DeviceUri):
 
         return SerialTransport(f"socket://{parsed.target}")
     raise UnsupportedDeviceError(f"device URI {parsed.raw!r}: scheme {parsed.scheme!r} is not supported")
+
+
+#: Which USB ids each USB driver takes: (vendor, product or None for any product).
+_EVOLIS_IDS = (0x0F49, None)
+_ACR122U_IDS = (0x072F, 0x2200)
+
+
+def _usb_transport(parsed: DeviceUri, ids: tuple[int, int | None], what: str):
+    """The UsbBulkTransport a ``usb://VID:PID[?serial=SN]`` URI names, if it is ``what``."""
+    try:
+        from .usb_transport import UsbBulkTransport, parse_usb_ids
+    except ImportError as exc:
+        raise UnsupportedDeviceError(f"device URI {parsed.raw!r}: USB support is not installed ({exc})") from None
+    try:
+        vid, pid = parse_usb_ids(parsed.target)
+    except ValueError as exc:
+        raise UnsupportedDeviceError(f"device URI {parsed.raw!r}: {exc}") from None
+    if vid != ids[0] or ids[1] not in (None, pid):
+        wanted = f"{ids[0]:04x}:{'*' if ids[1] is None else format(ids[1], '04x')}"
+        raise UnsupportedDeviceError(f"device URI {parsed.raw!r}: {what} is usb://{wanted}")
+    return UsbBulkTransport(vid, pid, serial=parsed.option("serial") or None)

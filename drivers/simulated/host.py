@@ -7,6 +7,8 @@ back, so the driver talks to the simulator exactly as to hardware.
 from __future__ import annotations
 
 import os
+import select
+import socket
 import threading
 import tty
 from typing import Protocol
@@ -70,3 +72,68 @@ def serve_over_pty(device: SimulatedDevice, name: str = "sim") -> tuple[str, Sim
     host = SimulatorHost(device, FdTransport(master), name)
     host.slave_fd = slave  # type: ignore[attr-defined]
     return path, host.start()
+
+
+class _AcceptedSocket:
+    """The simulator's end of a TCP bridge: accepts one client, then moves its bytes."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self._listener = listener
+        self._conn: socket.socket | None = None
+        self._closed = False
+
+    def read(self, size: int, timeout: float) -> bytes:
+        if self._closed:
+            raise DisconnectedError("bridge closed")
+        try:
+            if self._conn is None:
+                self._conn = self._accept(timeout)
+            ready, _, _ = select.select([self._conn], [], [], timeout)
+            if not ready:
+                raise TransportTimeoutError(f"no data within {timeout:.3f}s")
+            data = self._conn.recv(size)
+        except (OSError, ValueError):
+            raise DisconnectedError("bridge closed") from None
+        if not data:
+            raise DisconnectedError("client closed the connection")
+        return data
+
+    def _accept(self, timeout: float) -> socket.socket:
+        ready, _, _ = select.select([self._listener], [], [], timeout)
+        if not ready:
+            raise TransportTimeoutError("no client yet")
+        conn, _ = self._listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def write(self, data: bytes) -> None:
+        if self._closed or self._conn is None:
+            raise DisconnectedError("no client")
+        try:
+            self._conn.sendall(data)
+        except OSError:
+            raise DisconnectedError("connection lost") from None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._conn is not None:
+            try:
+                self._conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._conn.close()
+        self._listener.close()
+
+
+def serve_over_tcp(device: SimulatedDevice, name: str = "sim") -> tuple[str, SimulatorHost]:
+    """A serial-over-TCP bridge on loopback: returns the ``socket://`` URL and the host.
+
+    The host serves the first client that connects; ``stop()`` drops it.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    address, port = listener.getsockname()
+    return f"socket://{address}:{port}", SimulatorHost(device, _AcceptedSocket(listener), name).start()

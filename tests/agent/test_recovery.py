@@ -101,3 +101,25 @@ def test_schema_1_journal_is_migrated_in_place(tmp_path):
     assert journal.get("old").panels_before == 9
     assert journal._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
     journal.close()
+
+
+def test_damaged_journal_is_moved_aside_and_printing_held(tmp_path):
+    from agent.journal_guard import MARKER, open_checked, release
+
+    journal = open_checked(tmp_path)
+    journal.receive("j", b"{}", b"s")
+    journal.close()
+    path = tmp_path / "journal.sqlite3"
+    data = bytearray(path.read_bytes())
+    data[100:4096] = b"\x00garbage" * ((4096 - 100) // 8) + b"\x00" * ((4096 - 100) % 8)
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match="moved to"):
+        open_checked(tmp_path)
+    assert (tmp_path / MARKER).exists()
+    assert list(tmp_path.glob("journal.sqlite3.damaged-*"))
+    with pytest.raises(JournalError, match="held until a technician"):
+        open_checked(tmp_path)
+    assert release(tmp_path)
+    fresh = open_checked(tmp_path)
+    assert fresh.get("j") is None
+    fresh.close()
