@@ -13,7 +13,6 @@ import structlog
 from drivers.registry import open_printer, open_reader
 
 from .config import Config
-from .journal import JobState
 from .sdnotify import SystemdNotifier
 from .station import ServerAccess, Station
 
@@ -75,6 +74,8 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
     started = time.monotonic()
     base = station.journal.outcome_counts()
     station.start()
+    # READY once the journal is open (done) and the devices were tried and interrupted jobs resolved.
+    station.printing.devices_tried.wait(30)
     notifier.notify("READY=1", f"STATUS=station {station.config.station.id} running")
     tick = notifier.watchdog_usec / 2e6 if notifier.watchdog_usec else 1.0
     stopped_by = "signal"

@@ -46,6 +46,8 @@ class PrintWorker:
         self._open_printer, self._open_reader = open_printer, open_reader
         self._outcome_ready = outcome_ready
         self._wake = threading.Event()
+        #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
+        self.devices_tried = threading.Event()
         self._renderer = CardRenderer()
         self.printer: Printer | None = None
         self.reader: Reader | None = None
@@ -59,8 +61,10 @@ class PrintWorker:
             try:
                 self._ensure_devices()
                 self._recover_unfinished()
+                self.devices_tried.set()
                 self._step()
             except (TransportError, ProtocolError) as exc:
+                self.devices_tried.set()
                 self._went_offline(exc)
         self._close_devices()
 

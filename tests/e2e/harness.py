@@ -61,9 +61,9 @@ listen = "127.0.0.1:{self.metrics_port}"
 """)
         self.process: subprocess.Popen | None = None
 
-    def start_daemon(self, wait: bool = True) -> None:
+    def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None) -> None:
         """Start the daemon; with ``wait``, return once it serves /metrics."""
-        env = dict(os.environ, PYTHONPATH=str(REPO))
+        env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],

@@ -15,7 +15,7 @@ def metric(text: str, name: str, labels: str = "") -> float:
     return float(match.group(1))
 
 
-@pytest.mark.parametrize("link", ["pipe", "pty"])
+@pytest.mark.parametrize("link", ["pipe", "pty", "usb"])
 def test_every_job_is_printed_and_reported_once_with_a_distinct_blank(make_station, link):
     station = make_station(link=link)
     jobs = station.issue(6)
@@ -80,3 +80,32 @@ def test_restart_picks_up_where_it_was(station):
     assert {r["status"] for r in results.values()} == {"printed"}
     assert len(station.server.store.report_log()) == 6
     assert station.printer_state()["cards_inserted"] == 6
+
+
+def test_daemon_speaks_systemd_notify_ready_watchdog_stopping(station, tmp_path):
+    import socket
+    import time
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.2)
+    jobs = station.issue(1)
+    station.start_daemon(env_extra={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    station.wait_reported(jobs)
+    messages: list[str] = []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and sum("WATCHDOG=1" in m for m in messages) < 2:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+    assert station.stop_daemon() == 0
+    try:
+        while True:
+            messages.append(sock.recv(4096).decode())
+    except socket.timeout:
+        pass
+    sock.close()
+    text = "\n".join(messages)
+    assert text.index("READY=1") < text.index("WATCHDOG=1") < text.index("STOPPING=1")
