@@ -21,6 +21,7 @@ from drivers.interfaces import CardFace, CardPosition, Printer, PrinterStatus, R
 
 from .carddata import CardDataError, PayloadError, parse_payload
 from .config import Config
+from .crashpoints import CrashPoints
 from .errors import JobRejectedError
 from .journal import JobRecord, JobState, Journal
 from .manifest import open_payload, parse_manifest
@@ -39,12 +40,13 @@ class PrintWorker:
     def __init__(self, config: Config, journal: Journal, spool: Spool, metrics: StationMetrics,
                  station_key: object, stop: threading.Event,
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
-                 outcome_ready: Callable[[], None]) -> None:
+                 outcome_ready: Callable[[], None], crash: CrashPoints | None = None) -> None:
         self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
         self._key = station_key
         self._stop = stop
         self._open_printer, self._open_reader = open_printer, open_reader
         self._outcome_ready = outcome_ready
+        self._crash = crash or CrashPoints()
         self._wake = threading.Event()
         #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
         self.devices_tried = threading.Event()
@@ -152,6 +154,7 @@ class PrintWorker:
         # A blank left untouched at the contactless station is used, not wasted.
         before = status.cards_inserted - 1 if waiting_blank else status.cards_inserted
         self.journal.record_intent(job.job_id, before, status.panels_printed)
+        self._crash.hit("print.intent")
         started = time.monotonic()
         if not waiting_blank:
             try:
@@ -159,8 +162,10 @@ class PrintWorker:
             except DeviceFaultError:
                 self._settle_failed_insert(job.job_id, before)
                 raise
+            self._crash.hit("print.inserted")
         target = reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
         self.journal.record_blank(job.job_id, target.uid_hex if target else None)
+        self._crash.hit("print.blank")
         if target is None:
             printer.reject_card()
             self._finish(job.job_id, JobState.SPOILED, "chip-unreadable")
@@ -172,9 +177,11 @@ class PrintWorker:
             self._reject_quietly()
             self._finish(job.job_id, JobState.SPOILED, fault.reason.keyword)
             raise
+        self._crash.hit("print.done")
         self.metrics.stage_seconds.labels("print").observe(time.monotonic() - started)
         self.metrics.job_seconds.observe(max(0.0, time.time() - job.received_at))
         self._finish(job.job_id, JobState.PRINTED, None, blank=target.uid_hex)
+        self._crash.hit("print.outcome")
 
     def _settle_failed_insert(self, job_id: str, before: int) -> None:
         if self.printer.cards_inserted() == before:

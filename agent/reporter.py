@@ -12,6 +12,7 @@ import time
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
+from .crashpoints import CrashPoints
 from .errors import LinkError
 from .journal import Journal
 from .link import RetryLaterError, ServerLink
@@ -23,7 +24,8 @@ log = structlog.get_logger("ktp.reporter")
 
 class Reporter:
     def __init__(self, link: ServerLink, journal: Journal, spool: Spool, metrics: StationMetrics,
-                 stop: threading.Event) -> None:
+                 stop: threading.Event, crash: CrashPoints | None = None) -> None:
+        self._crash = crash or CrashPoints()
         self.link, self.journal, self.spool, self.metrics = link, journal, spool, metrics
         self._stop = stop
         self._wake = threading.Event()
@@ -52,6 +54,7 @@ class Reporter:
             started = time.monotonic()
             self.journal.note_report_try(report.job_id)
             verdict = self.link.report(report.job_id, report.body)
+            self._crash.hit("report.sent")
             self.metrics.last_contact.set_to_current_time()
             self.journal.mark_reported(report.job_id)
             self.spool.remove(report.job_id)

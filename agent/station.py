@@ -7,6 +7,7 @@ reporter (drains the outbox).
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,7 @@ import structlog
 from drivers.interfaces import Printer, Reader
 
 from .config import Config
+from .crashpoints import CrashPoints
 from .fetcher import Fetcher
 from .http_metrics import MetricsServer
 from .intake import Intake
@@ -59,10 +61,11 @@ class Station:
         self.stop_event = threading.Event()
         self.link = ServerLink(access.url, config.station.id, token, access.ca_file,
                                count_bytes=self.metrics.count_bytes)
-        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event)
+        crash = CrashPoints.from_env()
+        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
-                                    self.stop_event, open_printer, open_reader, self.reporter.wake)
-        intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics)
+                                    self.stop_event, open_printer, open_reader, self.reporter.wake, crash)
+        self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
         self.metrics_server = MetricsServer(self.metrics.registry, config.metrics.host, config.metrics.port)
@@ -73,6 +76,7 @@ class Station:
         ]
 
     def start(self) -> None:
+        self.intake.resume_received(datetime.now(timezone.utc))
         self.metrics_server.start()
         for thread in self._threads:
             thread.start()

@@ -16,7 +16,12 @@
   inside), writes the printout as PNG into ``png_dir`` and ejects.
 * Faults come through the constructor or ``set_fault(name, value)``:
   ``cover_open``, ``jam_at_card`` (the ``cards_inserted`` number of the card
-  that jams in ``Se``), ``feeder_cards`` and ``ribbon_prints``.
+  that jams in ``Se``), ``feeder_cards`` and ``ribbon_prints``;
+  ``mechanical_error`` (every card movement, ``Si Sic Se Ser St``, is
+  answered NACK ``T`` until the fault is cleared) and ``chip_unreadable``
+  (``Sic`` places the card on the SimBench with ``readable=False``, so the
+  reader sees no chip). Wire faults (no reply, garbage, slow replies) are
+  not the printer's: see ``faults.FaultyLink``.
 """
 from __future__ import annotations
 
@@ -37,7 +42,8 @@ from .evolis_state import EvolisState, EvolisStateFile
 from .files import atomic_write_bytes
 
 _ACK_MODE_BIT = 4
-_FAULTS = ("cover_open", "jam_at_card", "feeder_cards", "ribbon_prints")
+_FAULTS = ("cover_open", "jam_at_card", "feeder_cards", "ribbon_prints", "mechanical_error", "chip_unreadable")
+_CARD_MOVEMENTS = frozenset({"Si", "Sic", "Se", "Ser", "St"})
 
 
 class _NackError(Exception):
@@ -79,6 +85,8 @@ class SimulatedEvolis:
         self._state = self._store.load() or EvolisState()
         self._cover_open = cover_open
         self._jam_at_card = jam_at_card
+        self._mechanical_error = False
+        self._chip_unreadable = False
         self._ack_mode = False
         self._job: list[tuple[str, int, bytes]] | None = None
         self._parser = CommandParser()
@@ -113,8 +121,18 @@ class SimulatedEvolis:
                 self._persist_if_given(feeder_cards=int(value))  # type: ignore[call-overload]
             elif name == "ribbon_prints":
                 self._persist_if_given(ribbon_remaining=int(value))  # type: ignore[call-overload]
+            elif name == "mechanical_error":
+                self._mechanical_error = bool(value)
+            elif name == "chip_unreadable":
+                self._chip_unreadable = bool(value)
             else:
                 raise ValueError(f"unknown printer fault {name!r} (known: {', '.join(_FAULTS)})")
+
+    def drop_partial_command(self) -> None:
+        """Forget a half-received command (a link was re-plugged mid-download),
+        as the printer's receive timeout would; the print job itself stays."""
+        with self._lock:
+            self._parser.reset()
 
     @property
     def state(self) -> EvolisState:
@@ -129,6 +147,8 @@ class SimulatedEvolis:
         try:
             if handler is None:
                 raise _NackError("1")
+            if self._mechanical_error and command.mnemonic in _CARD_MOVEMENTS:
+                raise _NackError("T")
             text = handler(command)
         except _NackError as nack:
             if self._ack_mode:
@@ -263,7 +283,7 @@ class SimulatedEvolis:
             self._state.position = CardPosition.CONTACTLESS
             self._save()
         assert self._state.card_uid is not None
-        self._bench.place_card(self._state.card_uid)
+        self._bench.place_card(self._state.card_uid, readable=not self._chip_unreadable)
         return "OK"
 
     def _reject(self, command: Command) -> str:

@@ -1,16 +1,28 @@
 """``sim://`` URIs: a simulated device on a real link, driven by the real driver.
 
-    sim://printer?state=DIR&link=pipe|pty&print_ms=0&png=DIR&cards=N&ribbon=N&ribbon_type=YMCKO
-    sim://reader?state=DIR&link=pipe|pty
+    sim://printer?state=DIR&link=pipe|pty|usb&print_ms=0&png=DIR&cards=N&ribbon=N&ribbon_type=YMCKO
+    sim://reader?state=DIR&link=pipe|pty|usb
 
 The printer and the reader of one station share ``state`` (the contactless
 station between them). ``link=pipe`` (default) is an in-process byte pipe;
 ``link=pty`` a pseudo-terminal opened with pyserial, exactly like hardware.
+``link=usb`` puts the device on a simulated pyusb bus (see usb_backend): the
+printer as an Evolis USB printer, the reader as an ACR122U, both opened with
+the real UsbBulkTransport.
+
+Faults at start take the simulators' fault names as options (see
+``faults.faults_from_options``): ``jam_at_card=3``, ``cover_open=1``,
+``mechanical_error=1``, ``chip_unreadable=1`` (printer), ``chip_absent=1``
+(reader), ``no_reply=1``, ``garbage=1``, ``slow_ms=N`` (not on link=usb).
+``control=ADDRESS`` (a socket path or loopback HOST:PORT) serves the
+simulator's control channel (see ``control``) while the device is open, so
+a test can inject faults into a daemon's simulator from outside.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 
 from ..errors import UnsupportedDeviceError
 from ..interfaces import Printer, Reader
@@ -24,6 +36,7 @@ class _HostedTransport:
 
     def __init__(self, inner: Transport, host: SimulatorHost) -> None:
         self._inner, self._host = inner, host
+        self.on_close: list[Callable[[], None]] = []  # e.g. the simulator's control channel
 
     def write(self, data: bytes) -> None:
         self._inner.write(data)
@@ -32,6 +45,8 @@ class _HostedTransport:
         return self._inner.read(size, timeout)
 
     def close(self) -> None:
+        while self.on_close:
+            self.on_close.pop()()
         self._inner.close()
         self._host.stop()
 
@@ -45,8 +60,12 @@ def _link(device: SimulatedDevice, uri: DeviceUri, name: str) -> Transport:
 
         path, host = serve_over_pty(device, name)
         transport = SerialTransport(path)
+    elif kind == "usb":
+        from .usb_backend import serve_over_usb
+
+        transport, host = serve_over_usb(device)  # type: ignore[assignment]
     else:
-        raise UnsupportedDeviceError(f"{uri.raw}: link={kind!r} is not pipe or pty")
+        raise UnsupportedDeviceError(f"{uri.raw}: link={kind!r} is not pipe, pty or usb")
     return _HostedTransport(transport, host)
 
 
@@ -86,7 +105,7 @@ def open_simulated_printer(uri: DeviceUri) -> Printer:
         ribbon_prints=_int(uri, "ribbon") if fresh else None,
         ribbon_type=(uri.option("ribbon_type") or "YMCKO").upper(),
     )
-    return EvolisPrinter(_link(device, uri, "sim-printer"))
+    return _open_or_close(_simulator_link(device, uri, "printer", state, "sim-printer"), EvolisPrinter)
 
 
 def open_simulated_reader(uri: DeviceUri) -> Reader:
@@ -95,5 +114,50 @@ def open_simulated_reader(uri: DeviceUri) -> Reader:
     from ..pn532.reader import Pn532Reader
     from .pn532 import SimulatedPn532
 
-    device = SimulatedPn532(_state_dir(uri))
-    return Pn532Reader.over_hsu(_link(device, uri, "sim-reader"))
+    state = _state_dir(uri)
+    device = SimulatedPn532(state)
+    if uri.option("link") == "usb":  # an ACR122U: the same PN532 behind CCID
+        from ..pn532.acr122u import open_acr122u_reader
+
+        return _open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), open_acr122u_reader)
+    return _open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), Pn532Reader.over_hsu)
+
+
+def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: str, name: str) -> _HostedTransport:
+    """``_link`` with the URI's faults applied and, given ``control=``, a control channel."""
+    from .faults import WIRE_FAULTS, FaultyLink, faults_from_options
+
+    try:
+        faults = faults_from_options(role, uri.options)
+    except ValueError as exc:
+        raise UnsupportedDeviceError(f"{uri.raw}: {exc}") from None
+    faulty = FaultyLink(device, role=role)  # type: ignore[arg-type]
+    on_usb = uri.option("link") == "usb"  # the USB front needs the device itself
+    for fault, value in faults.items():
+        if on_usb and fault in WIRE_FAULTS:
+            raise UnsupportedDeviceError(f"{uri.raw}: {fault} is not available on link=usb")
+        faulty.set_fault(fault, value)
+    transport = _link(device if on_usb else faulty, uri, name)
+    assert isinstance(transport, _HostedTransport)
+    address = uri.option("control")
+    if address:
+        from .control import ControlError, ControlServer, InProcessControl
+
+        target = InProcessControl(role, faulty, state, uri.raw, unplug=transport._host.stop,
+                                  wire_faults=not on_usb)
+        try:
+            server = ControlServer(target, address).start()
+        except (ControlError, OSError) as exc:
+            transport.close()
+            raise UnsupportedDeviceError(f"{uri.raw}: control channel: {exc}") from None
+        transport.on_close.append(server.close)
+    return transport
+
+
+def _open_or_close(transport: _HostedTransport, opener: Callable[[Transport], object]):  # type: ignore[no-untyped-def]
+    """The driver over ``transport``; if it cannot open, the simulator stops too."""
+    try:
+        return opener(transport)
+    except BaseException:
+        transport.close()
+        raise

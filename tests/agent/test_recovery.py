@@ -123,3 +123,32 @@ def test_damaged_journal_is_moved_aside_and_printing_held(tmp_path):
     fresh = open_checked(tmp_path)
     assert fresh.get("j") is None
     fresh.close()
+
+
+def test_job_received_but_not_verified_before_a_stop_is_verified_at_start(tmp_path):
+    import base64
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    from Crypto.PublicKey import ECC
+    from Crypto.Signature import eddsa
+
+    from agent.intake import Intake
+    from agent.manifest import ManifestVerifier
+    from agent.metrics import StationMetrics
+
+    signing = ECC.generate(curve="Ed25519")
+    job_id = str(uuid.uuid4())
+    raw = json.dumps({"v": 1, "job_id": job_id, "station_id": STATION, "seq": 3,
+                      "issued_at": "2026-11-20T08:00:00Z", "expires_at": "2099-01-01T00:00:00Z",
+                      "payload": {"url": "/v1/payloads/" + "b" * 64, "size": 10, "sha256": "b" * 64,
+                                  "enc": "hpke-x25519-sha256-aes256gcm",
+                                  "enc_key": base64.urlsafe_b64encode(b"k" * 32).decode()},
+                      "card": {"layout": "ektp-v1", "copies": 1}}).encode()
+    journal = Journal(tmp_path / "journal.sqlite3")
+    journal.receive(job_id, raw, eddsa.new(signing, "rfc8032").sign(raw))  # then the power went
+    intake = Intake(journal, ManifestVerifier(signing.public_key(), STATION), StationMetrics(STATION))
+    assert intake.resume_received(datetime.now(timezone.utc)) == 1
+    assert journal.get(job_id).state is JobState.VERIFIED
+    journal.close()

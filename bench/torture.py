@@ -1,0 +1,175 @@
+"""Power-cut torture: the real daemon, SIGKILLed again and again, then audited.
+
+    python -m bench.torture --jobs 500 --kills 1000 --seed 1
+
+The daemon runs against the reference job server with simulated devices
+whose state persists. Each cycle starts it and kills it with SIGKILL, either
+at a random instant or at a named point of the pipeline (KTP_CRASH_AT).
+After every kill the journal must pass integrity_check. At the end a clean
+run drains the queue (in-doubt jobs are decided the way a technician would,
+by looking at the card: the simulator's printout for that blank), and the
+server's reports, the printer's counters and the journal are checked
+against each other.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from agent.crashpoints import POINTS
+from tests.e2e.harness import REPO, StationHarness
+
+#: Crash points the daemon passes for every job (the payload ones live in the fetcher).
+JOB_POINTS = tuple(p for p in POINTS if not p.startswith("payload."))
+
+
+@dataclass
+class Audit:
+    jobs_issued: int = 0
+    kills: int = 0
+    kills_at_points: dict[str, int] = field(default_factory=dict)
+    integrity_failures: int = 0
+    jobs_lost: int = 0
+    reports_conflicting: int = 0
+    blanks_consumed: int = 0
+    blanks_reported: int = 0
+    blanks_unreported: int = 0
+    blank_serials_repeated: int = 0
+    printouts_without_report: int = 0
+    printed_reports_without_printout: int = 0
+    in_doubt_resolved: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.integrity_failures or self.jobs_lost or self.reports_conflicting
+                    or self.blanks_unreported or self.blank_serials_repeated
+                    or self.printouts_without_report or self.printed_reports_without_printout)
+
+
+def integrity_ok(station: StationHarness) -> bool:
+    path = station.state / "journal.sqlite3"
+    if not path.exists():
+        return True
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        db.close()
+
+
+def one_kill(station: StationHarness, rng: random.Random, audit: Audit) -> None:
+    if rng.random() < 0.5:
+        point = rng.choice(JOB_POINTS)
+        station.start_daemon(wait=False, env_extra={"KTP_CRASH_AT": f"{point}:{rng.randint(1, 3)}"})
+        try:
+            station.process.wait(timeout=6)
+            audit.kills_at_points[point] = audit.kills_at_points.get(point, 0) + 1
+            station._log.close()
+        except subprocess.TimeoutExpired:
+            station.kill_daemon()  # the point was not reached in time: a plain kill instead
+    else:
+        station.start_daemon(wait=rng.random() < 0.5)
+        time.sleep(rng.uniform(0.0, 1.0))
+        station.kill_daemon()
+    audit.kills += 1
+    if not integrity_ok(station):
+        audit.integrity_failures += 1
+
+
+def in_doubt_jobs(station: StationHarness) -> list[tuple[str, str | None]]:
+    db = sqlite3.connect(station.state / "journal.sqlite3", timeout=30)
+    try:
+        return db.execute("SELECT job_id, blank_serial FROM jobs WHERE state='in-doubt'").fetchall()
+    finally:
+        db.close()
+
+
+def resolve_like_a_technician(station: StationHarness, audit: Audit) -> None:
+    printed_uids = {p.stem.split("-")[2] for p in station.pngs()}
+    for job_id, blank in in_doubt_jobs(station):
+        outcome = "printed" if blank and blank in printed_uids else "spoiled"
+        subprocess.run([sys.executable, "-m", "agent", "jobs", "resolve", job_id, outcome,
+                        "--config", str(station.config_path)], cwd=REPO, check=True, timeout=60,
+                       capture_output=True)
+        audit.in_doubt_resolved += 1
+
+
+def drain(station: StationHarness, job_ids: list[str], audit: Audit, timeout: float) -> None:
+    station.start_daemon()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resolve_like_a_technician(station, audit)
+        results = station.server.store.results()
+        if all(j in results for j in job_ids) and not in_doubt_jobs(station):
+            break
+        time.sleep(0.2)
+    station.stop_daemon()
+
+
+def check(station: StationHarness, job_ids: list[str], audit: Audit) -> None:
+    results = station.server.store.results()
+    audit.jobs_lost = sum(j not in results for j in job_ids)
+    audit.reports_conflicting = sum(e["http_status"] == 409 for e in station.server.store.report_log())
+    consumed = [r for r in results.values() if r["status"] in ("printed", "spoiled")]
+    for r in results.values():
+        audit.outcomes[r["status"]] = audit.outcomes.get(r["status"], 0) + 1
+    audit.blanks_consumed = station.printer_state()["cards_inserted"]
+    audit.blanks_reported = len(consumed)
+    audit.blanks_unreported = abs(audit.blanks_consumed - audit.blanks_reported)
+    serials = [r["blank_serial"] for r in consumed if r["blank_serial"]]
+    audit.blank_serials_repeated = len(serials) - len(set(serials))
+    reported = {r["blank_serial"] for r in consumed}
+    printed = {r["blank_serial"] for r in consumed if r["status"] == "printed"}
+    printouts = [p.stem.split("-")[2] for p in station.pngs()]
+    audit.printouts_without_report = sum(uid not in reported for uid in printouts)
+    audit.printed_reports_without_printout = sum(uid not in printouts for uid in printed)
+
+
+def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int) -> Audit:
+    rng = random.Random(seed)
+    audit = Audit()
+    started = time.monotonic()
+    station = StationHarness(root, print_ms=print_ms)
+    try:
+        job_ids: list[str] = []
+        per_batch = max(1, jobs * 2 // max(kills, 1) + 1)
+        while audit.kills < kills:
+            waiting = len(job_ids) - len(station.server.store.results())
+            if waiting < per_batch and len(job_ids) < jobs:
+                job_ids += station.issue(min(per_batch, jobs - len(job_ids)))
+            one_kill(station, rng, audit)
+        drain(station, job_ids, audit, timeout=max(120.0, len(job_ids) * 1.0))
+        audit.jobs_issued = len(job_ids)
+        check(station, job_ids, audit)
+    finally:
+        station.close()
+    audit.seconds = round(time.monotonic() - started, 1)
+    return audit
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=500)
+    parser.add_argument("--kills", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--print-ms", type=int, default=100)
+    parser.add_argument("--workdir", type=Path)
+    args = parser.parse_args(argv)
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="ktp-torture-"))
+    audit = torture(root, args.jobs, args.kills, args.seed, args.print_ms)
+    print(json.dumps({**asdict(audit), "clean": audit.clean}, indent=2))
+    return 0 if audit.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,517 @@
+"""Standalone simulators: a simulated printer or reader on a real pty or TCP port.
+
+    ktp-agent simulate printer --state DIR [--link /tmp/ktp-printer | --tcp 127.0.0.1:PORT]
+    ktp-agent simulate reader  --state DIR [--link /tmp/ktp-reader  | --tcp 127.0.0.1:PORT]
+    ktp-agent simulate control ADDRESS '{"fault": "jam_at_card", "value": 3}'
+
+At start the simulator prints ``uri: <device URI>``, ``control: <address>``
+and ``state: <dir>`` (plus ``pty: <slave>`` on a pty), then serves until
+SIGINT or SIGTERM. Any program talks to it exactly as to hardware:
+
+* pty (default): the URI is ``serial://<slave path>``. The slave path changes
+  when the pty is re-opened (a replug, a restart), so ``--link PATH`` keeps
+  a symlink at a stable path pointing at the current slave, and the URI
+  names the link. The link is removed on unplug and at exit, as udev removes
+  a pulled USB-serial device's node.
+* ``--tcp 127.0.0.1:PORT`` (port 0 picks a free one): the URI is
+  ``socket://127.0.0.1:PORT``. One client at a time; a further client waits
+  in the listen backlog until the first disconnects, and a client
+  disconnecting is not a crash.
+
+``--state DIR`` holds what survives a restart: the printer's counters and
+supplies, and the contactless station that the printer and the reader of
+one station share (give both the same DIR). ``--cards`` and ``--ribbon``
+stock a new state folder only; change supplies of a running simulator with
+the control faults ``feeder_cards`` and ``ribbon_prints``. Faults given at
+start are not persisted. Unplug (control ``{"unplug": true}``) closes the
+pty master or the TCP connection and listener; replug opens them again.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DisconnectedError, TransportTimeoutError
+from ..transport import FdTransport
+from .control import ControlError, ControlServer, describe_simulator, send_control
+from .faults import FaultyLink
+
+ROLES = ("printer", "reader")
+_READ_SIZE = 1 << 16
+_POLL = 0.2
+_JOIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """Everything a standalone simulator is started with."""
+
+    role: str
+    state_dir: Path
+    tcp: tuple[str, int] | None = None
+    link_path: Path | None = None
+    control: str | None = None  # None: a unix socket in state_dir
+    print_ms: int = 0
+    png_dir: Path | None = None
+    cards: int | None = None
+    ribbon: int | None = None
+    ribbon_type: str = "YMCKO"
+    faults: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def control_address(self) -> str:
+        return self.control or str(self.state_dir / f"{self.role}-control.sock")
+
+
+# -- links the simulator serves on --------------------------------------------
+
+
+class _PtyLink:
+    """The master side of a pty; the pump owns it until it is released.
+
+    ``hang_up`` makes the driver's side fail at once (the master goes away)
+    but keeps the descriptor number pointing at /dev/null until ``release``,
+    so a pump still reading it can never read a reused descriptor.
+    """
+
+    def __init__(self) -> None:
+        master, self._slave = os.openpty()
+        tty.setraw(self._slave)  # the slave stays open here: a client closing it is not an EIO
+        self.slave_path = os.ttyname(self._slave)
+        self._master = FdTransport(master)
+        self._lock = threading.Lock()  # hang_up and release come from different threads
+        self._released = False
+
+    def read(self, size: int, timeout: float) -> bytes:
+        return self._master.read(size, timeout)
+
+    def write(self, data: bytes) -> None:
+        self._master.write(data)
+
+    def hang_up(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            null = os.open(os.devnull, os.O_RDWR)
+            try:
+                os.dup2(null, self._master.fd)
+            finally:
+                os.close(null)
+            self._close_slave()
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            self._master.close()
+            self._close_slave()
+
+    def _close_slave(self) -> None:
+        if self._slave >= 0:
+            os.close(self._slave)
+            self._slave = -1
+
+
+class _SocketLink:
+    """One accepted TCP connection, as a transport for the pump."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+
+    def read(self, size: int, timeout: float) -> bytes:
+        try:
+            self._conn.settimeout(max(timeout, 0.001))
+            data = self._conn.recv(size)
+        except socket.timeout:
+            raise TransportTimeoutError(f"no data within {timeout:.3f}s") from None
+        except OSError as exc:
+            raise DisconnectedError(f"connection lost: {exc}") from None
+        if not data:
+            raise DisconnectedError("the client closed the connection")
+        return data
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._conn.sendall(data)
+        except OSError as exc:
+            raise DisconnectedError(f"connection lost: {exc}") from None
+
+    def hang_up(self) -> None:
+        try:
+            self._conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        self._conn.close()
+
+
+class _Pump:
+    """Feeds what one connection brings to the device and writes back its replies."""
+
+    def __init__(self, device: FaultyLink, link: _PtyLink | _SocketLink) -> None:
+        self._device, self._link = device, link
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        self._device.reconnected()
+        try:
+            while not self._stop.is_set():
+                try:
+                    chunk = self._link.read(_READ_SIZE, _POLL)
+                except TransportTimeoutError:
+                    continue
+                except DisconnectedError:
+                    return
+                reply = self._device.feed(chunk)
+                if reply and not self._stop.is_set():
+                    try:
+                        self._link.write(reply)
+                    except DisconnectedError:
+                        return
+        finally:
+            self._link.release()
+
+    def hang_up(self) -> None:
+        self._stop.set()
+        self._link.hang_up()
+
+
+class _PtyEndpoint:
+    """Serves the device on a fresh pty per plug, with an optional stable symlink."""
+
+    def __init__(self, device: FaultyLink, link_path: Path | None) -> None:
+        self._device, self._link_path = device, link_path
+        self._pump: _Pump | None = None
+        self._thread: threading.Thread | None = None
+        self.slave_path = ""
+
+    @property
+    def uri(self) -> str:
+        return f"serial://{self._link_path or self.slave_path}"
+
+    def plug(self) -> None:
+        link = _PtyLink()
+        self.slave_path = link.slave_path
+        self._pump = _Pump(self._device, link)
+        self._thread = threading.Thread(target=self._pump.run, name="sim-pty", daemon=True)
+        self._thread.start()
+        if self._link_path is not None:
+            _point_symlink(self._link_path, link.slave_path)
+
+    def unplug(self) -> None:
+        if self._link_path is not None:
+            _remove_symlink(self._link_path, self.slave_path)
+        if self._pump is not None and self._thread is not None:
+            self._pump.hang_up()
+            self._thread.join(timeout=_JOIN_SECONDS)
+        self._pump = self._thread = None
+
+
+class _TcpEndpoint:
+    """Serves the device on a loopback TCP port, one client at a time."""
+
+    def __init__(self, device: FaultyLink, host: str, port: int) -> None:
+        self._device, self._host, self._port = device, host, port
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pump: _Pump | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"socket://{host}:{self._port}"
+
+    def plug(self) -> None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        self._listener = socket.create_server((self._host, self._port), family=family, backlog=4)
+        self._listener.settimeout(_POLL)
+        self._port = self._listener.getsockname()[1]  # a replug keeps the port port 0 picked
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(self._listener, self._stop),
+                                        name="sim-tcp", daemon=True)
+        self._thread.start()
+
+    def _serve(self, listener: socket.socket, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                pump = _Pump(self._device, _SocketLink(conn))
+                with self._lock:
+                    if stop.is_set():
+                        conn.close()
+                        return
+                    self._pump = pump
+                pump.run()
+                with self._lock:
+                    self._pump = None
+        finally:
+            listener.close()
+
+    def unplug(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.close()  # at once, so a replug can listen while a slow reply finishes
+        with self._lock:
+            if self._pump is not None:
+                self._pump.hang_up()
+        if self._thread is not None:
+            self._thread.join(timeout=_JOIN_SECONDS)
+        self._thread = self._listener = None
+
+
+def _point_symlink(link: Path, target: str) -> None:
+    """Make ``link`` point at ``target``, replacing an old link atomically."""
+    if link.exists() and not link.is_symlink():
+        raise ValueError(f"--link {link}: exists and is not a symlink; not replacing it")
+    tmp = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    try:
+        tmp.unlink()
+    except FileNotFoundError:
+        pass
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _remove_symlink(link: Path, target: str) -> None:
+    """Remove ``link`` if it still points at our ``target``."""
+    try:
+        if os.readlink(link) == target:
+            link.unlink()
+    except OSError:
+        pass
+
+
+# -- the simulator ------------------------------------------------------------
+
+
+class StandaloneSimulator:
+    """One simulated device, its link and its control channel (a ControlTarget)."""
+
+    def __init__(self, options: SimulatorOptions) -> None:
+        if options.role not in ROLES:
+            raise ValueError(f"role {options.role!r} is not one of {', '.join(ROLES)}")
+        self.options = options
+        self.notes: list[str] = []
+        self.device = _build_device(options, self.notes)
+        if options.tcp is not None:
+            self._endpoint: _PtyEndpoint | _TcpEndpoint = _TcpEndpoint(self.device, *options.tcp)
+        else:
+            self._endpoint = _PtyEndpoint(self.device, options.link_path)
+        self._control: ControlServer | None = None
+        self._plugged = False
+        self._lock = threading.Lock()
+
+    @property
+    def uri(self) -> str:
+        return self._endpoint.uri
+
+    @property
+    def control_address(self) -> str:
+        assert self._control is not None, "start() first"
+        return self._control.address
+
+    @property
+    def pty_path(self) -> str | None:
+        return self._endpoint.slave_path if isinstance(self._endpoint, _PtyEndpoint) else None
+
+    def start(self) -> "StandaloneSimulator":
+        self._control = ControlServer(self, self.options.control_address)
+        try:
+            self.replug()
+            self._control.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.unplug()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+
+    # -- ControlTarget ---------------------------------------------------------
+
+    def set_fault(self, name: str, value: object) -> None:
+        self.device.set_fault(name, value)
+
+    def describe(self) -> dict[str, Any]:
+        doc = describe_simulator(self.options.role, self.device, self.options.state_dir)
+        with self._lock:
+            return {**doc, "uri": self.uri, "plugged": self._plugged}
+
+    def unplug(self) -> None:
+        with self._lock:
+            if self._plugged:
+                self._endpoint.unplug()
+                self._plugged = False
+
+    def replug(self) -> str:
+        with self._lock:
+            if not self._plugged:
+                self._endpoint.plug()
+                self._plugged = True
+            return self.uri
+
+
+def _build_device(options: SimulatorOptions, notes: list[str]) -> FaultyLink:
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    if options.role == "printer":
+        from .evolis import SimulatedEvolis
+        from .evolis_state import EvolisStateFile
+
+        fresh = EvolisStateFile(options.state_dir).load() is None
+        if not fresh and (options.cards is not None or options.ribbon is not None):
+            notes.append(f"--cards/--ribbon ignored: {options.state_dir} already holds a printer's "
+                         "supplies (set feeder_cards / ribbon_prints over the control channel)")
+        device: Any = SimulatedEvolis(
+            options.state_dir,
+            print_seconds=options.print_ms / 1000.0,
+            png_dir=options.png_dir,
+            feeder_cards=options.cards if fresh else None,
+            ribbon_prints=options.ribbon if fresh else None,
+            ribbon_type=options.ribbon_type.upper(),
+        )
+    else:
+        from .pn532 import SimulatedPn532
+
+        device = SimulatedPn532(options.state_dir)
+    link = FaultyLink(device, role=options.role)
+    for name, value in options.faults.items():
+        link.set_fault(name, value)
+    return link
+
+
+# -- command line -------------------------------------------------------------
+
+_FLAG_FAULTS = {  # flag dest -> (fault name, role or None for both)
+    "jam_at_card": ("jam_at_card", "printer"), "cover_open": ("cover_open", "printer"),
+    "mechanical_error": ("mechanical_error", "printer"), "chip_unreadable": ("chip_unreadable", "printer"),
+    "chip_absent": ("chip_absent", "reader"), "no_reply": ("no_reply", None), "garbage": ("garbage", None),
+}
+
+
+def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``simulate printer|reader|control`` under an existing subparsers object."""
+    for role in ROLES:
+        p = sub.add_parser(role, help=f"serve a simulated {role} on a pty or a loopback TCP port")
+        p.add_argument("--state", type=Path, default=_default_state_dir(),
+                       help="folder for counters, supplies and the contactless station (share it "
+                            "between the printer and the reader of one station)")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--tcp", metavar="127.0.0.1:PORT", help="listen on a loopback TCP port (0: any free)")
+        where.add_argument("--link", type=Path, metavar="PATH", help="keep a symlink at PATH to the current pty")
+        p.add_argument("--control", metavar="ADDRESS",
+                       help=f"control channel: socket path or loopback HOST:PORT (default: STATE/{role}-control.sock)")
+        p.add_argument("--no-reply", action="store_true", help="swallow every command")
+        p.add_argument("--garbage", action="store_true", help="answer random non-protocol bytes")
+        p.add_argument("--slow-ms", type=int, default=0, help="delay every reply")
+        if role == "printer":
+            p.add_argument("--print-ms", type=int, default=0, help="time to print one card")
+            p.add_argument("--png", type=Path, metavar="DIR", help="write each printed card as PNG here")
+            p.add_argument("--cards", type=int, help="blanks in the feeder of a new state folder")
+            p.add_argument("--ribbon", type=int, help="prints left on the ribbon of a new state folder")
+            p.add_argument("--ribbon-type", default="YMCKO", choices=("YMCKO", "KO", "ymcko", "ko"))
+            p.add_argument("--jam-at-card", type=int, metavar="N", help="card number N jams while printing")
+            p.add_argument("--cover-open", action="store_true")
+            p.add_argument("--mechanical-error", action="store_true", help="NACK T on every card movement")
+            p.add_argument("--chip-unreadable", action="store_true", help="cards at the contactless station have no readable chip")
+        else:
+            p.add_argument("--chip-absent", action="store_true", help="never see a card")
+        p.set_defaults(sim_role=role)
+    control = sub.add_parser("control", help="send one JSON message to a running simulator's control channel")
+    control.add_argument("address", help="the control address the simulator printed")
+    control.add_argument("message", help='e.g. \'{"fault": "jam_at_card", "value": 3}\' or \'{"get": "state"}\'')
+    control.set_defaults(sim_role="control")
+
+
+def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
+    role = args.sim_role
+    faults: dict[str, object] = {}
+    for dest, (name, fault_role) in _FLAG_FAULTS.items():
+        value = getattr(args, dest, None)
+        if fault_role in (None, role) and value not in (None, False):
+            faults[name] = value
+    if args.slow_ms:
+        faults["slow_seconds"] = args.slow_ms / 1000.0
+    return SimulatorOptions(
+        role=role, state_dir=args.state, tcp=_parse_tcp(args.tcp) if args.tcp else None,
+        link_path=args.link, control=args.control, print_ms=getattr(args, "print_ms", 0),
+        png_dir=getattr(args, "png", None), cards=getattr(args, "cards", None),
+        ribbon=getattr(args, "ribbon", None), ribbon_type=getattr(args, "ribbon_type", "YMCKO"),
+        faults=faults,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``simulate`` command: serve until SIGINT/SIGTERM, or send one control message."""
+    if args.sim_role == "control":
+        return _run_control(args)
+    try:
+        simulator = StandaloneSimulator(options_from_args(args)).start()
+    except (ValueError, OSError, ControlError) as exc:
+        print(f"ktp-agent simulate: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for note in simulator.notes:
+            print(f"ktp-agent simulate: {note}", file=sys.stderr)
+        print(f"uri: {simulator.uri}")
+        if simulator.pty_path and args.link:
+            print(f"pty: {simulator.pty_path}")
+        print(f"control: {simulator.control_address}")
+        print(f"state: {simulator.options.state_dir}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        simulator.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _run_control(args: argparse.Namespace) -> int:
+    try:
+        message = json.loads(args.message)
+    except ValueError as exc:
+        print(f"ktp-agent simulate control: the message is not JSON: {exc}", file=sys.stderr)
+        return 2
+    try:
+        reply = send_control(args.address, message)
+    except ControlError as exc:
+        print(f"ktp-agent simulate control: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply, indent=1, sort_keys=True))
+    return 0 if reply.get("ok") else 1
+
+
+def _parse_tcp(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    loopback = host in ("::1", "localhost") or host.startswith("127.")
+    if not port.isdigit() or not loopback:
+        raise ValueError(f"--tcp {text!r}: expected a loopback HOST:PORT such as 127.0.0.1:7000")
+    return host, int(port)
+
+
+def _default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "ktp-agent" / "simulator"
