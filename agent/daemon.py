@@ -71,6 +71,7 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
            until_cards: int | None) -> RunSummary:
     previous = {sig: signal.signal(sig, lambda *_: stop.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)} if _main_thread() else {}
+    threading.excepthook = _log_thread_exception
     started = time.monotonic()
     base = station.journal.outcome_counts()
     station.start()
@@ -81,8 +82,13 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
     stopped_by = "signal"
     try:
         while not stop.wait(min(tick, 0.5)):
-            if station.healthy():
-                notifier.notify("WATCHDOG=1")
+            if not station.healthy():
+                # A worker died of something unforeseen: exit so the service manager restarts us;
+                # the journal holds every job's state.
+                log.error("station.worker_died")
+                stopped_by = "worker-died"
+                break
+            notifier.notify("WATCHDOG=1")
             done = sum(station.journal.outcome_counts().values()) - sum(base.values())
             if until_cards is not None and done >= until_cards and _finished(station):
                 stopped_by = "cards"
@@ -94,6 +100,11 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return summary
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    log.error("thread.crashed", thread=args.thread.name if args.thread else None,
+              exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def _main_thread() -> bool:

@@ -1,15 +1,26 @@
 """The fetcher: polls for jobs and downloads payloads ahead of the printer.
 
 It keeps up to ``spool.prefetch_jobs`` payloads (and ``prefetch_bytes``)
-downloaded, so printing goes on from the spool through a link outage. Link
-failures back off exponentially with jitter (tenacity); a server's
-``Retry-After`` is honoured as given.
+downloaded, so printing goes on from the spool through a link outage.
+
+Retry policy, in the order it applies:
+- a download attempt that broke after adding bytes (a reset, a short body, a
+  stall after progress) is resumed at once: the link works, it is only
+  flaky, and waiting would waste a metered link's time;
+- a failure that made no progress backs off exponentially with jitter
+  (tenacity), up to ``transfer.retry_max_seconds``;
+- a server's ``Retry-After`` is honoured as given;
+- a whole payload whose SHA-256 (or size) is wrong is fetched again, at most
+  ``transfer.max_corrupt_fetches`` times in all (counted on disk), then the
+  job is rejected ``bad-payload``; so is a payload that made no progress for
+  ``transfer.give_up_days`` while the server kept answering polls.
 """
 from __future__ import annotations
 
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 import structlog
@@ -23,25 +34,46 @@ from .link import RetryLaterError, ServerLink
 from .manifest import parse_manifest
 from .metrics import StationMetrics
 from .spool import Spool
-from .transfer import PayloadCorruptError, PayloadDownload
+from .transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
 
 log = structlog.get_logger("ktp.fetcher")
 
-#: How often a payload whose SHA-256 never matches is fetched again before rejection.
-MAX_CORRUPT_FETCHES = 3
+#: Attempts resumed at once, without back-off, within one download round.
+QUICK_RESUMES = 64
+
+
+def fetch_until_done(download: PayloadDownload, should_stop: Callable[[], bool],
+                     on_broken: Callable[[TransferBrokenError], None] = lambda exc: None,
+                     quick_resumes: int = QUICK_RESUMES) -> Path:
+    """Run ``download``, resuming at once while each attempt makes progress.
+
+    Raises the last error when an attempt made no progress (the caller backs
+    off), when stopping, or after ``quick_resumes`` immediate resumes.
+    """
+    for quick in range(quick_resumes + 1):
+        try:
+            return download.run()
+        except TransferBrokenError as exc:
+            on_broken(exc)
+            if should_stop() or not (exc.gained or exc.retry_now) or quick == quick_resumes:
+                raise
+    raise AssertionError("unreachable")
 
 
 class Fetcher:
     def __init__(self, config: Config, link: ServerLink, journal: Journal, intake: Intake,
                  spool: Spool, metrics: StationMetrics, stop: threading.Event,
-                 job_ready: Callable[[], None]) -> None:
+                 job_ready: Callable[[], None], clock: Callable[[], float] = time.time) -> None:
         self.config, self.link, self.journal, self.intake = config, link, journal, intake
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
+        self._clock = clock
         self._wake = threading.Event()
         self._next_poll = 0.0
-        self._corrupt: dict[str, int] = {}
-        self._expo = wait_exponential_jitter(initial=1, max=300, jitter=2)
+        self._contact_at = 0.0  # wall time of the last poll the server answered
+        t = config.transfer
+        self._expo = wait_exponential_jitter(multiplier=t.retry_initial_seconds, max=t.retry_max_seconds,
+                                             jitter=t.retry_initial_seconds)
 
     def wake(self) -> None:
         self._wake.set()
@@ -74,6 +106,7 @@ class Fetcher:
         started = time.monotonic()
         result = self.link.poll(self.journal.cursor(), self.config.server.poll_limit)
         self.metrics.last_contact.set_to_current_time()
+        self._contact_at = self._clock()
         new = self.intake.accept_all(result.entries, datetime.now(timezone.utc))
         if result.next_cursor:
             self.journal.set_cursor(result.next_cursor)
@@ -92,38 +125,74 @@ class Fetcher:
         counts = self.journal.counts_by_state()
         if counts[JobState.DOWNLOADED] >= self.config.spool.prefetch_jobs:
             return False
-        if self.spool.bytes_held() >= self.config.spool.prefetch_bytes:
-            return False
         pending = self.journal.jobs_in(JobState.VERIFIED, limit=1)
         if not pending:
             return False
-        self._download(pending[0].job_id, pending[0].manifest)
-        return True
+        held = self.spool.bytes_held()
+        size = pending[0].payload_size or 0
+        if held and held + size > self.config.spool.prefetch_bytes:
+            return False  # an empty spool always takes one job, however large
+        return self._download(pending[0].job_id, pending[0].manifest)
 
-    def _download(self, job_id: str, raw_manifest: bytes) -> None:
+    def _download(self, job_id: str, raw_manifest: bytes) -> bool:
+        """Fetch one payload; True when the job left VERIFIED (or may be tried again at once)."""
         manifest = parse_manifest(raw_manifest)
+        download = self._payload_download(job_id, manifest.payload)
         if manifest.expires_at <= datetime.now(timezone.utc):
+            download.discard()
             self.journal.finish(job_id, JobState.EXPIRED, self.config.station.id, reason="expired")
             log.warning("job.expired", job_id=job_id)
-            return
+            return True
         started = time.monotonic()
-        download = PayloadDownload(self.link, self.spool.directory, job_id, manifest.payload,
-                                   count_bytes=self.metrics.count_bytes, on_resume=self._resumed(job_id))
         try:
-            download.run()
-        except PayloadCorruptError:
-            self._corrupt[job_id] = tries = self._corrupt.get(job_id, 0) + 1
-            log.warning("payload.corrupt", job_id=job_id, fetches=tries)
-            if tries >= MAX_CORRUPT_FETCHES:
-                download.discard()
-                self.journal.finish(job_id, JobState.REJECTED, self.config.station.id, reason="bad-payload")
-                self.metrics.count_rejection("bad-payload")
-            return
+            fetch_until_done(download, self._stop.is_set, self._broken(job_id))
+        except PayloadCorruptError as exc:
+            self.metrics.payload_corrupt.inc()
+            log.warning("payload.corrupt", job_id=job_id, fetches=exc.fetches, error=str(exc))
+            if exc.fetches >= self.config.transfer.max_corrupt_fetches:
+                self._give_up(job_id, download, "corrupt")
+            return True
+        except LinkError:
+            if self._no_progress_too_long(download):
+                self._give_up(job_id, download, "no-progress")
+                return True
+            raise
         self.metrics.last_contact.set_to_current_time()
         self.metrics.stage_seconds.labels("download").observe(time.monotonic() - started)
         self.journal.mark_downloaded(job_id)
         log.info("payload.downloaded", job_id=job_id, bytes=manifest.payload.size)
         self._job_ready()
+        return True
+
+    def _payload_download(self, job_id: str, ref) -> PayloadDownload:
+        t = self.config.transfer
+        return PayloadDownload(self.link, self.spool.directory, job_id, ref,
+                               stall_seconds=t.stall_seconds, fsync_bytes=t.fsync_bytes,
+                               count_bytes=self.metrics.count_bytes, on_resume=self._resumed(job_id),
+                               on_transfer=self.metrics.observe_transfer, should_stop=self._stop.is_set,
+                               clock=self._clock)
+
+    def _no_progress_too_long(self, download: PayloadDownload) -> bool:
+        """No byte for give_up_days while the server answered polls all that time."""
+        window = self.config.transfer.give_up_seconds
+        progress_at = download.record.progress_at
+        return bool(progress_at) and self._contact_at - progress_at >= window \
+            and download.record.idle_seconds() >= window
+
+    def _give_up(self, job_id: str, download: PayloadDownload, why: str) -> None:
+        download.discard()
+        self.journal.finish(job_id, JobState.REJECTED, self.config.station.id, reason="bad-payload")
+        self.metrics.count_rejection("bad-payload")
+        log.warning("payload.given_up", job_id=job_id, why=why)
+
+    def _broken(self, job_id: str) -> Callable[[TransferBrokenError], None]:
+        def note(exc: TransferBrokenError) -> None:
+            if exc.stalled:
+                self.metrics.payload_stalls.inc()
+            if exc.gained or exc.retry_now:
+                self.metrics.link_retries.inc()
+            log.info("payload.broken", job_id=job_id, gained=exc.gained, stalled=exc.stalled, error=str(exc))
+        return note
 
     def _resumed(self, job_id: str) -> Callable[[int], None]:
         def note(offset: int) -> None:
@@ -133,7 +202,9 @@ class Fetcher:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
+        self.metrics.link_retries.inc()
         if isinstance(exc, RetryLaterError):
+            log.info("link.retry_later", status=exc.status, retry_after=exc.retry_after)
             return exc.retry_after
         self.metrics.link_errors.inc()
         log.warning("link.error", error=str(exc), attempt=state.attempt_number)

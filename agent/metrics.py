@@ -6,6 +6,8 @@ journal or in the printer are read at scrape time by collectors.
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -72,6 +74,33 @@ class _PrinterCollector(Collector):
         yield active
 
 
+class LinkThroughput:
+    """Bytes per second over the most recent payload transfers (a sliding window)."""
+
+    def __init__(self, window: int = 20) -> None:
+        self._lock = threading.Lock()
+        self._recent: deque[tuple[int, float]] = deque(maxlen=window)
+
+    def observe(self, nbytes: int, seconds: float) -> float:
+        with self._lock:
+            self._recent.append((nbytes, max(seconds, 1e-6)))
+            return sum(b for b, _ in self._recent) / sum(s for _, s in self._recent)
+
+
+class _ContactAgeCollector(Collector):
+    def __init__(self, last_contact: Gauge, clock: Callable[[], float]) -> None:
+        self._last_contact, self._clock = last_contact, clock
+
+    def collect(self):
+        family = GaugeMetricFamily("ktp_link_last_contact_age_seconds",
+                                   "Seconds since the last successful exchange with the job server"
+                                   " (absent before the first)")
+        samples = [s for m in self._last_contact.collect() for s in m.samples]
+        if samples and samples[0].value > 0:
+            family.add_metric([], max(0.0, self._clock() - samples[0].value))
+        yield family
+
+
 class StationMetrics:
     """Every metric the station exports, in its own registry."""
 
@@ -97,6 +126,18 @@ class StationMetrics:
                                   registry=r)
         self.printer_faults = Counter("ktp_printer_faults", "Printer faults seen, by PWG reason",
                                       ["reason"], registry=r)
+        self.link_retries = Counter("ktp_link_retries",
+                                    "Exchanges tried again after a failure or a broken transfer", registry=r)
+        self.payload_stalls = Counter("ktp_payload_stalls",
+                                      "Download attempts ended because no byte came for stall_seconds",
+                                      registry=r)
+        self.payload_corrupt = Counter("ktp_payload_corrupt_fetches",
+                                       "Whole payloads discarded because SHA-256 or size did not match",
+                                       registry=r)
+        self.link_throughput = Gauge("ktp_link_throughput_bytes_per_second",
+                                     "Payload bytes per second over the recent transfers", registry=r)
+        self._throughput = LinkThroughput()
+        r.register(_ContactAgeCollector(self.last_contact, time.time))
         self.printer = PrinterSnapshot()
         r.register(_PrinterCollector(self.printer))
         for result in CARD_RESULTS:
@@ -111,6 +152,10 @@ class StationMetrics:
 
     def count_bytes(self, kind: str, n: int) -> None:
         self.link_bytes.labels(kind).inc(n)
+
+    def observe_transfer(self, nbytes: int, seconds: float) -> None:
+        """One download attempt moved ``nbytes`` of payload in ``seconds``."""
+        self.link_throughput.set(self._throughput.observe(nbytes, seconds))
 
     def count_rejection(self, reason: str) -> None:
         self.rejected.labels(reason if reason in REJECT_REASONS else "other").inc()

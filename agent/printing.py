@@ -34,6 +34,9 @@ log = structlog.get_logger("ktp.printing")
 #: How long a fault that needs a person (empty feeder, open cover) holds the queue between checks.
 HOLD_RECHECK_S = 2.0
 CHIP_READ_TIMEOUT_S = 2.0
+#: Reasons no sensor reports: only trying again tells whether they cleared (a failed try
+#: moves no blank, and holds the queue for HOLD_RECHECK_S before the next).
+CLEARED_BY_RETRY = frozenset({"media-empty", "media-jam"})
 
 
 class PrintWorker:
@@ -86,6 +89,8 @@ class PrintWorker:
 
     def _went_offline(self, exc: DriverError) -> None:
         log.warning("device.offline", error=str(exc), retry_in_s=round(self._backoff, 1))
+        if self.printer is not None:  # count the fall, not every failed reconnect
+            self.metrics.printer_faults.labels("offline").inc()
         self.metrics.printer.publish(False, ())
         self._close_devices()
         self._stop.wait(self._backoff)
@@ -104,8 +109,9 @@ class PrintWorker:
     def _step(self) -> None:
         status = self.printer.status()
         self.metrics.printer.publish(True, status.reasons)
-        if not status.ready:
-            log.info("queue.held", reasons=[str(r) for r in status.reasons])
+        blocking = [r for r in status.reasons if r.stops_printing and r.keyword not in CLEARED_BY_RETRY]
+        if blocking:
+            log.info("queue.held", reasons=[str(r) for r in blocking])
             self._pause(HOLD_RECHECK_S)
             return
         jobs = self.journal.jobs_in(JobState.DOWNLOADED, limit=1)

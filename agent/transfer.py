@@ -225,13 +225,19 @@ class PayloadDownload:
         limit = min(length, self.ref.size - offset)
         started, unsynced, last_sync = time.monotonic(), 0, time.monotonic()
         broke: Exception | None = None
-        with open(self.part, "r+b" if offset else "wb") as fh:
+        # Unbuffered: every received chunk is in the page cache at once, so a killed
+        # process loses nothing it received; fsync (by bytes and time) covers power cuts.
+        with open(self.part, "r+b" if offset else "wb", buffering=0) as fh:
             fh.seek(offset)
             fh.truncate()
             try:
-                for chunk in response.stream(CHUNK, decode_content=False):
+                while limit > 0:
+                    # read1: whatever one receive brings, so a break loses nothing received
+                    chunk = response.read1(min(CHUNK, limit), decode_content=False)
+                    if not chunk:
+                        break
                     chunk = chunk[:limit]  # never take more than payload.size
-                    fh.write(chunk)
+                    _write_all(fh, chunk)
                     limit -= len(chunk)
                     unsynced += len(chunk)
                     self._count("payload", len(chunk))
@@ -239,7 +245,7 @@ class PayloadDownload:
                         _sync(fh)
                         unsynced, last_sync = 0, time.monotonic()
                         self.record.progressed()
-                    if limit == 0 or self._should_stop():
+                    if self._should_stop():
                         break
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 broke = exc
@@ -250,7 +256,7 @@ class PayloadDownload:
             self.record.progressed()
             self._on_transfer(gained, time.monotonic() - started)
         if limit == 0:
-            return response.length_remaining in (0, None) and length == min(length, self.ref.size - offset)
+            return response.length_remaining == 0  # else unread bytes remain: do not reuse
         stalled = isinstance(broke, urllib3.exceptions.ReadTimeoutError) or "timed out" in str(broke)
         why = ("stalled" if stalled else broke.__class__.__name__) if broke else (
             "stopping" if self._should_stop() else "body ended short")
@@ -296,6 +302,12 @@ class PayloadDownload:
 def _int_header(response: urllib3.BaseHTTPResponse, name: str) -> int | None:
     raw = response.headers.get(name)
     return int(raw) if raw is not None and raw.strip().isdigit() else None
+
+
+def _write_all(fh, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[fh.write(view):]
 
 
 def _sync(fh) -> None:

@@ -1,6 +1,8 @@
 """pyserial transport: device paths (/dev/ttyUSB0, a pty slave) and socket:// bridges."""
 from __future__ import annotations
 
+import termios
+
 import serial
 
 from .errors import DisconnectedError, TransportError, TransportTimeoutError
@@ -25,7 +27,7 @@ class SerialTransport:
             self._port.flush()
         except serial.SerialTimeoutException as exc:
             raise TransportTimeoutError(str(exc)) from None
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise DisconnectedError(f"write to {self.url} failed: {exc}") from None
 
     def read(self, size: int, timeout: float) -> bytes:
@@ -39,11 +41,11 @@ class SerialTransport:
             return first + rest
         except TransportError:
             raise
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise DisconnectedError(f"read from {self.url} failed: {exc}") from None
 
     def close(self) -> None:
         try:
             self._port.close()
-        except (serial.SerialException, OSError):
+        except (serial.SerialException, OSError, termios.error):
             pass

@@ -7,6 +7,7 @@ lives in ``api.JobApi``. Requests are logged (job ids and paths only) when
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +38,11 @@ class _HttpServer(ThreadingHTTPServer):
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(address, _JobRequestHandler)
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """A station that vanished mid-response is normal on a bad link; say nothing unless verbose."""
+        if self.verbose or not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
         with self._open_lock:
@@ -206,6 +212,10 @@ class JobServer:
     def set_payload_fault(self, kind: str, count: int, *, cut_at: int = 1024, stall_s: float = 1.0) -> None:
         """Misbehave on the next ``count`` payload downloads: ignore-range, truncate or stall."""
         self._api.payload_faults.set(kind, count, cut_at=cut_at, stall_s=stall_s)
+
+    def payload_requests(self) -> list[dict]:
+        """Every payload request so far: its Range and If-Range, status, body bytes meant to be sent."""
+        return list(self._api.payload_faults.seen)
 
     def __enter__(self) -> "JobServer":
         return self.start()

@@ -29,8 +29,51 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class SimulatorProcess:
+    """``ktp-agent simulate printer|reader`` in its own process, on a pty behind a stable link."""
+
+    def __init__(self, role: str, state: Path, link: Path, args: list[str]) -> None:
+        self.role = role
+        self.log_path = state.parent / f"{role}-simulator.log"
+        state.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agent", "simulate", role, "--state", str(state), "--link", str(link),
+             "--control", str(state.parent / f"{role}.sock"), *args],
+            stdout=subprocess.PIPE, stderr=self._log, env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=REPO,
+        )
+        self.info: dict[str, str] = {}
+        deadline = time.monotonic() + 20
+        while "state" not in self.info and time.monotonic() < deadline:
+            line = self.process.stdout.readline().decode()
+            if not line:
+                raise AssertionError(f"{role} simulator exited: {self.log_path.read_text()}")
+            key, _, value = line.strip().partition(": ")
+            self.info[key] = value
+        self.uri = self.info["uri"]
+        self.control_address = self.info["control"]
+
+    def control(self, **message) -> dict:
+        from drivers.simulated.control import send_control
+
+        reply = send_control(self.control_address, message)
+        assert reply.get("ok", True), reply
+        return reply
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
 class StationHarness:
-    def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "") -> None:
+    def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
+                 standalone: list[str] | None = None, reader_args: list[str] | None = None) -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
         self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=1)
@@ -39,6 +82,17 @@ class StationHarness:
         self.metrics_port = free_port()
         self.config_path = root / "agent.toml"
         self.log_path = root / "daemon.log"
+        self.simulators: list[SimulatorProcess] = []
+        printer_uri = (f"sim://printer?state={root / 'sim'}&png={self.cards_dir}&print_ms={print_ms}"
+                       f"&link={link}{extra_printer}")
+        reader_uri = f"sim://reader?state={root / 'sim'}&link={link}"
+        if standalone is not None:
+            self.printer_sim = SimulatorProcess("printer", root / "sim", root / "printer-link",
+                                                ["--png", str(self.cards_dir), "--print-ms", str(print_ms),
+                                                 *standalone])
+            self.reader_sim = SimulatorProcess("reader", root / "sim", root / "reader-link", reader_args or [])
+            self.simulators = [self.printer_sim, self.reader_sim]
+            printer_uri, reader_uri = self.printer_sim.uri, self.reader_sim.uri
         self.config_path.write_text(f"""
 [station]
 id = "{STATION}"
@@ -51,10 +105,10 @@ signing_key = "{self.creds.server_public_key}"
 station_key = "{self.creds.station_private_key}"
 
 [printer]
-uri = "sim://printer?state={root / 'sim'}&png={self.cards_dir}&print_ms={print_ms}&link={link}{extra_printer}"
+uri = "{printer_uri}"
 
 [reader]
-uri = "sim://reader?state={root / 'sim'}&link={link}"
+uri = "{reader_uri}"
 
 [metrics]
 listen = "127.0.0.1:{self.metrics_port}"
@@ -97,7 +151,19 @@ listen = "127.0.0.1:{self.metrics_port}"
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.kill_daemon()
+        for simulator in self.simulators:
+            simulator.stop()
         self.server.stop()
+
+    def wait_for(self, predicate, what: str, timeout: float = 30):
+        """Poll ``predicate()`` until it returns a true value; bounded in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{self.log()[-3000:]}")
 
     def issue(self, count: int, defect: str | None = None) -> list[str]:
         return self.server.store.add_jobs(STATION, count, defect=defect)

@@ -9,8 +9,8 @@ pytestmark = pytest.mark.e2e
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
-    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" ([0-9.e+-]+)"
-    match = re.search(pattern, text)
+    pattern = re.escape(name) + (r"\{" + re.escape(labels) + r"\}" if labels else "") + r" ([0-9.e+-]+)$"
+    match = re.search("^" + pattern, text, re.M)
     assert match, f"{name}{{{labels}}} not in metrics"
     return float(match.group(1))
 
