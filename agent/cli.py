@@ -50,10 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
     devices.set_defaults(handler=_devices)
 
-    from .technician import add_jobs_commands, add_journal_commands
+    from .technician import add_jobs_commands, add_journal_commands, add_stock_commands
 
     add_jobs_commands(sub)
     add_journal_commands(sub)
+    add_stock_commands(sub)
 
     jobs = sub.add_parser("jobserver", help="run the reference job server (stands for the central system)")
     from jobserver.cli import add_arguments

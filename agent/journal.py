@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from .errors import JournalError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class JobState(Enum):
@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs(seq) WHERE seq IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
+CREATE TABLE IF NOT EXISTS stock (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    blanks INTEGER NOT NULL,     -- blanks loaded into the feeder (a count from the delivery note)
+    note TEXT
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_id TEXT NOT NULL UNIQUE,
@@ -89,6 +95,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (),
     1: ("ALTER TABLE jobs ADD COLUMN panels_before INTEGER",),
+    2: (),  # schema 3 adds the stock ledger, created with the schema
 }
 
 
@@ -293,6 +300,27 @@ class Journal:
         counts = {s.value: 0 for s in OUTCOMES}
         counts.update(dict(rows))
         return counts
+
+    # -- blank stock ----------------------------------------------------------
+    def load_blanks(self, count: int, note: str | None = None) -> None:
+        """A technician loaded ``count`` blanks (negative to correct a count)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO stock (at, blanks, note) VALUES (?, ?, ?)", (self._clock(), count, note))
+
+    def blank_stock(self, window_days: float = 7.0) -> tuple[int | None, float]:
+        """(blanks left, blanks consumed per day over the window); None when never counted."""
+        with self._lock:
+            first, loaded = self._db.execute("SELECT MIN(at), SUM(blanks) FROM stock").fetchone()
+            if first is None:
+                return None, 0.0
+            consumed = self._consumed_since(first)
+            recent = self._consumed_since(self._clock() - window_days * 86400)
+        return loaded - consumed, recent / window_days
+
+    def _consumed_since(self, since: float) -> int:
+        return self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE outcome IN ('printed', 'spoiled') AND cards_before IS NOT NULL"
+            " AND finished_at >= ?", (_rfc3339(since),)).fetchone()[0]
 
     # -- outbox --------------------------------------------------------------
     def pending_reports(self, limit: int = 50) -> list[PendingReport]:

@@ -11,10 +11,11 @@ from collections import deque
 from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from drivers.errors import StateReason
+from drivers.interfaces import PrinterStatus
 
 from .journal import JobState
 
@@ -35,20 +36,24 @@ class PrinterSnapshot:
         self._lock = threading.Lock()
         self.online = False
         self.reasons: tuple[StateReason, ...] = ()
+        self.status: PrinterStatus | None = None
 
-    def publish(self, online: bool, reasons: Iterable[StateReason]) -> None:
+    def publish(self, online: bool, reasons: Iterable[StateReason], status: PrinterStatus | None = None) -> None:
         with self._lock:
             self.online = online
             self.reasons = tuple(reasons)
+            if status is not None:
+                self.status = status
 
-    def read(self) -> tuple[bool, tuple[StateReason, ...]]:
+    def read(self) -> tuple[bool, tuple[StateReason, ...], PrinterStatus | None]:
         with self._lock:
-            return self.online, self.reasons
+            return self.online, self.reasons, self.status
 
 
 class _JournalCollector(Collector):
-    def __init__(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int]) -> None:
-        self._counts, self._outbox = counts, outbox
+    def __init__(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int],
+                 stock: Callable[[], tuple[int | None, float]] | None = None) -> None:
+        self._counts, self._outbox, self._stock = counts, outbox, stock
 
     def collect(self):
         jobs = GaugeMetricFamily("ktp_jobs", "Jobs in the journal, by state", labels=["state"])
@@ -57,6 +62,15 @@ class _JournalCollector(Collector):
         yield jobs
         yield GaugeMetricFamily("ktp_reports_queued", "Result reports waiting to be sent",
                                 value=self._outbox())
+        if self._stock is not None:
+            left, per_day = self._stock()
+            if left is not None:
+                yield GaugeMetricFamily("ktp_blanks_remaining",
+                                        "Blanks loaded minus blanks consumed since stock was first counted",
+                                        value=left)
+                days = left / per_day if per_day > 0 else float("inf")
+                yield GaugeMetricFamily("ktp_blanks_days_left",
+                                        "Days of blank stock left at the last 7 days' rate", value=max(days, 0.0))
 
 
 class _PrinterCollector(Collector):
@@ -64,8 +78,16 @@ class _PrinterCollector(Collector):
         self._snapshot = snapshot
 
     def collect(self):
-        online, reasons = self._snapshot.read()
+        online, reasons, status = self._snapshot.read()
         yield GaugeMetricFamily("ktp_printer_online", "1 when the printer answers", value=int(online))
+        if status is not None:
+            yield CounterMetricFamily("ktp_printer_cards_inserted", "The printer's own count of cards taken from "
+                                      "the feeder (non-volatile)", value=status.cards_inserted)
+            yield CounterMetricFamily("ktp_printer_panels_printed", "The printer's own count of ribbon panels "
+                                      "printed", value=status.panels_printed)
+            if status.ribbon_remaining is not None:
+                yield GaugeMetricFamily("ktp_ribbon_prints_remaining", "Prints left on the ribbon",
+                                        value=status.ribbon_remaining)
         active = GaugeMetricFamily("ktp_printer_state_reason",
                                    "Active PWG printer-state-reasons (1 per active reason)",
                                    labels=["reason", "severity"])
@@ -147,8 +169,9 @@ class StationMetrics:
         for stage in STAGES:
             self.stage_seconds.labels(stage)
 
-    def watch_journal(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int]) -> None:
-        self.registry.register(_JournalCollector(counts, outbox))
+    def watch_journal(self, counts: Callable[[], dict[JobState, int]], outbox: Callable[[], int],
+                      stock: Callable[[], tuple[int | None, float]] | None = None) -> None:
+        self.registry.register(_JournalCollector(counts, outbox, stock))
 
     def count_bytes(self, kind: str, n: int) -> None:
         self.link_bytes.labels(kind).inc(n)

@@ -108,7 +108,7 @@ class PrintWorker:
     # -- the queue ------------------------------------------------------------
     def _step(self) -> None:
         status = self.printer.status()
-        self.metrics.printer.publish(True, status.reasons)
+        self.metrics.printer.publish(True, status.reasons, status)
         blocking = [r for r in status.reasons if r.stops_printing and r.keyword not in CLEARED_BY_RETRY]
         if blocking:
             log.info("queue.held", reasons=[str(r) for r in blocking])

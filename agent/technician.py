@@ -30,6 +30,44 @@ def add_journal_commands(sub: argparse._SubParsersAction) -> None:
     release.set_defaults(handler=_release)
 
 
+def add_stock_commands(sub: argparse._SubParsersAction) -> None:
+    stock = sub.add_parser("stock", help="blank card stock: record a delivery, show what is left")
+    stock_sub = stock.add_subparsers(metavar="ACTION")
+    load = stock_sub.add_parser("load", help="record blanks put into the feeder")
+    load.add_argument("count", type=int)
+    load.add_argument("--note", help="e.g. the delivery note number")
+    load.add_argument("--config", required=True)
+    load.set_defaults(handler=_stock_load)
+    show = stock_sub.add_parser("show", help="blanks left and days of stock")
+    show.add_argument("--config", required=True)
+    show.set_defaults(handler=_stock_show)
+
+
+def _stock_load(args: argparse.Namespace) -> int:
+    journal, _ = _open(args.config)
+    try:
+        journal.load_blanks(args.count, args.note)
+        left, _ = journal.blank_stock()
+    finally:
+        journal.close()
+    print(f"recorded {args.count:+d} blanks; {left} left")
+    return 0
+
+
+def _stock_show(args: argparse.Namespace) -> int:
+    journal, _ = _open(args.config)
+    try:
+        left, per_day = journal.blank_stock()
+    finally:
+        journal.close()
+    if left is None:
+        print("blank stock was never counted: record a delivery with `ktp-agent stock load N`")
+        return 1
+    days = f"{left / per_day:.1f} days at {per_day:.1f} a day" if per_day else "no cards in the last 7 days"
+    print(f"{left} blanks left; {days}")
+    return 0
+
+
 def _release(args: argparse.Namespace) -> int:
     from .journal_guard import release
 

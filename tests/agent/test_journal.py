@@ -108,3 +108,22 @@ def test_newer_schema_is_refused(tmp_path):
 def test_journal_holds_no_personal_columns(journal):
     columns = {row[1] for row in journal._db.execute("PRAGMA table_info(jobs)")}
     assert not columns & {"nik", "nama", "alamat", "photo", "card"}
+
+
+def test_blank_stock_is_loaded_minus_consumed_and_forecasts_days(tmp_path):
+    clock = [1_000_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", clock=lambda: clock[0])
+    assert journal.blank_stock() == (None, 0.0)
+    journal.load_blanks(100, "delivery 17")
+    for n in range(7):
+        job = f"j{n}"
+        received(journal, job, seq=n)
+        journal.record_intent(job, cards_before=n)
+        journal.finish(job, JobState.PRINTED if n else JobState.SPOILED, STATION)
+        clock[0] += 3600
+    received(journal, "r", seq=99)
+    journal.finish("r", JobState.REJECTED, STATION)  # rejected before a blank moved
+    left, per_day = journal.blank_stock()
+    assert left == 93
+    assert per_day == pytest.approx(1.0)
+    journal.close()

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
+
+from .harness import REPO
 
 pytestmark = pytest.mark.e2e
 
@@ -19,9 +23,13 @@ def metric(text: str, name: str, labels: str = "") -> float:
 def test_every_job_is_printed_and_reported_once_with_a_distinct_blank(make_station, link):
     station = make_station(link=link)
     jobs = station.issue(6)
+    subprocess.run([sys.executable, "-m", "agent", "stock", "load", "50", "--config", str(station.config_path)],
+                   cwd=REPO, check=True, capture_output=True, timeout=60)
     station.start_daemon()
     results = station.wait_reported(jobs)
-    metrics_text = station.metrics()
+    metrics_text = station.wait_for(
+        lambda: (text := station.metrics()) if f"ktp_printer_cards_inserted_total {len(jobs)}.0" in text else None,
+        "the printer's counter in the metrics")
     assert station.stop_daemon() == 0
 
     assert {r["status"] for r in results.values()} == {"printed"}
@@ -35,6 +43,9 @@ def test_every_job_is_printed_and_reported_once_with_a_distinct_blank(make_stati
     assert station.printer_state()["cards_inserted"] == len(jobs)
     assert metric(metrics_text, "ktp_cards_total", 'result="printed"') == len(jobs)
     assert metric(metrics_text, "ktp_link_bytes_total", 'kind="payload"') > 0
+    assert metric(metrics_text, "ktp_blanks_remaining") == 50 - len(jobs)
+    assert metric(metrics_text, "ktp_printer_cards_inserted_total") == len(jobs)
+    assert metric(metrics_text, "ktp_ribbon_prints_remaining") > 0
 
 
 def test_forged_and_misaddressed_jobs_are_rejected_and_nothing_printed(station):

@@ -1,0 +1,230 @@
+"""The Fetcher's policy against the real reference server: resume at once while
+progress is made, back off otherwise, honour Retry-After, bound corrupt
+fetches, give up after the no-progress window, prefetch within its limits."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from agent.config import TransferConfig, load_config
+from agent.errors import LinkError
+from agent.fetcher import Fetcher
+from agent.intake import Intake
+from agent.journal import JobState, Journal
+from agent.manifest import ManifestVerifier
+from agent.metrics import StationMetrics
+from agent.spool import Spool
+
+from .test_transfer import STATION, Served
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Station:
+    """The fetcher's collaborators, real ones, in a temporary folder."""
+
+    def __init__(self, tmp_path, served: Served, *, prefetch_jobs: int = 8, prefetch_bytes: int = 1 << 26,
+                 **transfer) -> None:
+        toml = tmp_path / "agent.toml"
+        toml.write_text(f"""
+[station]
+id = "{STATION}"
+state_dir = "{tmp_path / 'state'}"
+[server]
+url = "{served.server.url}"
+token_file = "token"
+signing_key = "server.pub"
+station_key = "station.pem"
+[printer]
+uri = "sim://printer"
+[reader]
+uri = "sim://reader"
+[spool]
+prefetch_jobs = {prefetch_jobs}
+prefetch_bytes = {prefetch_bytes}
+""")
+        config = load_config(toml)
+        self.config = dataclasses.replace(config, transfer=TransferConfig(**transfer))
+        self.served = served
+        self.journal = Journal(tmp_path / "journal.sqlite3")
+        self.metrics = StationMetrics(STATION)
+        self.spool = Spool(tmp_path / "spool")
+        self.stop = threading.Event()
+        self.clock = Clock()
+        self.ready = 0
+        self.fetcher = self.new_fetcher()
+
+    def new_fetcher(self) -> Fetcher:
+        """A fresh Fetcher over the same journal and spool, as after a restart."""
+        intake = Intake(self.journal, ManifestVerifier(self.served.signing_key.public_key(), STATION),
+                        self.metrics)
+        return Fetcher(self.config, self.served.link, self.journal, intake, self.spool, self.metrics,
+                       self.stop, self._ready, clock=self.clock)
+
+    def _ready(self) -> None:
+        self.ready += 1
+
+    def state(self, job_id: str) -> JobState:
+        return self.journal.get(job_id).state
+
+    def metric(self, name: str) -> float:
+        return self.metrics.registry.get_sample_value(name) or 0.0
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+@pytest.fixture
+def served():
+    s = Served(jobs=3)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def station(tmp_path, served):
+    st = Station(tmp_path, served)
+    yield st
+    st.close()
+
+
+def test_broken_transfers_are_resumed_at_once_within_one_cycle(station, served):
+    served.server.set_payload_fault("truncate", 4, cut_at=3000)
+    station.fetcher.cycle()
+    first = served.job_ids[0]
+    assert station.state(first) == JobState.DOWNLOADED
+    assert station.spool.read(first) == served.payload(0)
+    assert [r["range"] for r in served.server.payload_requests()] == \
+        [None, "bytes=3000-", "bytes=6000-", "bytes=9000-", "bytes=12000-"]
+    assert station.metric("ktp_payload_resumes_total") == 4
+    assert station.metric("ktp_link_retries_total") == 4
+    assert station.metrics.registry.get_sample_value("ktp_link_bytes_total", {"kind": "wasted"}) == 0
+    assert station.metric("ktp_link_throughput_bytes_per_second") > 0
+
+
+def test_prefetch_stops_at_the_configured_number_of_jobs(tmp_path, served):
+    station = Station(tmp_path, served, prefetch_jobs=2)
+    try:
+        for _ in range(6):
+            station.fetcher.cycle()
+        counts = station.journal.counts_by_state()
+        assert counts[JobState.DOWNLOADED] == 2 and station.ready == 2
+        assert len(served.server.payload_requests()) == 2
+    finally:
+        station.close()
+
+
+def test_prefetch_stops_at_the_configured_spool_bytes(tmp_path, served):
+    station = Station(tmp_path, served, prefetch_bytes=served.ref(0).size + 10)
+    try:
+        for _ in range(6):
+            station.fetcher.cycle()
+        assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 1
+    finally:
+        station.close()
+
+
+def test_corrupt_payload_is_fetched_again_then_rejected_bad_payload(tmp_path, served):
+    station = Station(tmp_path, served, max_corrupt_fetches=3)
+    try:
+        served.server.set_payload_fault("corrupt", 100, cut_at=10)
+        station.fetcher.cycle()                    # poll + first corrupt fetch
+        station.fetcher = station.new_fetcher()    # a restart in the middle: the count is on disk
+        station.fetcher.cycle()
+        station.fetcher.cycle()
+        first = served.job_ids[0]
+        assert station.state(first) == JobState.REJECTED
+        report = station.journal.pending_reports()[0]
+        assert report.body["status"] == "rejected" and report.body["reason"] == "bad-payload"
+        assert len(served.server.payload_requests()) == 3
+        assert not list(station.spool.directory.glob(f"{first}.*"))
+        assert station.metric("ktp_payload_corrupt_fetches_total") == 3
+        assert station.metrics.registry.get_sample_value("ktp_jobs_rejected_total",
+                                                         {"reason": "bad-payload"}) == 1
+    finally:
+        station.close()
+
+
+def test_no_progress_for_the_give_up_window_rejects_the_job(tmp_path, served):
+    station = Station(tmp_path, served, give_up_days=7)
+    try:
+        served.server.set_payload_fault("truncate", 100, cut_at=0)  # answers, never a byte
+        with pytest.raises(LinkError):
+            station.fetcher.cycle()
+        first = served.job_ids[0]
+        assert station.state(first) == JobState.VERIFIED  # a failure is not a verdict
+        station.clock.now += 6 * 86400
+        station.fetcher._next_poll = 0
+        with pytest.raises(LinkError):
+            station.fetcher.cycle()
+        assert station.state(first) == JobState.VERIFIED
+        station.clock.now += 2 * 86400
+        station.fetcher._next_poll = 0
+        station.fetcher.cycle()
+        assert station.state(first) == JobState.REJECTED
+        assert station.journal.pending_reports()[0].body["reason"] == "bad-payload"
+    finally:
+        station.close()
+
+
+def test_an_outage_longer_than_the_window_does_not_reject(tmp_path, served):
+    station = Station(tmp_path, served, give_up_days=7)
+    try:
+        served.server.set_payload_fault("truncate", 100, cut_at=0)
+        with pytest.raises(LinkError):
+            station.fetcher.cycle()
+        station.clock.now += 10 * 86400  # no poll answered in all that time
+        with pytest.raises(LinkError):
+            station.fetcher.cycle()
+        assert station.state(served.job_ids[0]) == JobState.VERIFIED
+    finally:
+        station.close()
+
+
+def test_retry_after_from_a_throttled_server_is_the_wait(tmp_path):
+    served = Served(jobs=1)
+    station = Station(tmp_path, served, retry_initial_seconds=0.5, retry_max_seconds=300)
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        if len(waits) == 1:
+            served.server.stop()  # now the link is down
+        if len(waits) == 4:
+            station.stop.set()
+
+    try:
+        served.server.set_throttle(429, 42, 1)
+        station.fetcher._sleep = sleep
+        station.fetcher.run()
+        assert waits[0] == 42
+        backoff = waits[1:]
+        for n, wait in enumerate(backoff, start=2):  # the attempt after the 429 is the second
+            low = 0.5 * 2 ** (n - 1)
+            assert low <= wait <= low + 0.5, backoff
+        assert station.metric("ktp_link_retries_total") >= 4
+    finally:
+        station.close()
+        served.close()
+
+
+def test_no_request_is_made_while_the_spool_is_full(tmp_path, served):
+    station = Station(tmp_path, served, prefetch_jobs=1)
+    try:
+        for _ in range(3):
+            station.fetcher.cycle()
+        assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 1
+        station.fetcher._next_poll = 0  # a poll is due, but there is no room for what it brings
+        before = dict(served.bytes)
+        station.fetcher.cycle()
+        assert dict(served.bytes) == before
+    finally:
+        station.close()
