@@ -27,9 +27,11 @@ def test_every_job_is_printed_and_reported_once_with_a_distinct_blank(make_stati
                    cwd=REPO, check=True, capture_output=True, timeout=60)
     station.start_daemon()
     results = station.wait_reported(jobs)
-    metrics_text = station.wait_for(
-        lambda: (text := station.metrics()) if f"ktp_printer_cards_inserted_total {len(jobs)}.0" in text else None,
-        "the printer's counter in the metrics")
+    def counted():
+        text = station.metrics()
+        return text if f"ktp_printer_cards_inserted_total {len(jobs)}.0" in text else None
+
+    metrics_text = station.wait_for(counted, "the printer's counter in the metrics")
     assert station.stop_daemon() == 0
 
     assert {r["status"] for r in results.values()} == {"printed"}
