@@ -7,6 +7,7 @@ with the protocol's reason; a rejected job is never downloaded.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import structlog
@@ -50,6 +51,7 @@ class Intake:
         return sum(self._verify(r.job_id, SignedEntry(r.manifest, r.signature), now) for r in pending)
 
     def _verify(self, job_id: str, entry: SignedEntry, now: datetime) -> bool:
+        started = time.monotonic()
         try:
             manifest = self.verifier.verify(entry, now)
             holder = self.journal.seq_holder(manifest.seq)
@@ -60,6 +62,7 @@ class Intake:
             self.metrics.count_rejection(exc.reason)
             log.warning("job.rejected", job_id=job_id, reason=exc.reason, detail=exc.detail)
             return False
+        self.metrics.stage_seconds.labels("verify").observe(time.monotonic() - started)
         self.journal.mark_verified(job_id, manifest.seq, manifest.payload.size,
                                    manifest.payload.sha256, manifest.expires_at.isoformat())
         self._crash.hit("job.verified")
