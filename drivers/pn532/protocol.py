@@ -188,6 +188,8 @@ def _extended_frame(buf: bytearray) -> _Scan:
 
 
 def _body_frame(buf: bytearray, offset: int, length: int) -> _Scan:
+    if length == 0:
+        return None, len(START_CODE), FrameFormatError("information frame declares no TFI")
     end = offset + length
     if len(buf) < end + 2:
         return None, 0, None

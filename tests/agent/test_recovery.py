@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from agent.errors import JournalError
-from agent.journal import JobRecord, JobState, Journal
+from agent.journal import SCHEMA_VERSION, JobRecord, JobState, Journal
 from agent.printing import Resolution, resolve_interrupted
 from drivers.interfaces import CardPosition, PrinterStatus
 
@@ -99,7 +99,7 @@ def test_schema_1_journal_is_migrated_in_place(tmp_path):
     assert record.state is JobState.DOWNLOADED and record.panels_before is None
     journal.record_intent("old", 3, 9)
     assert journal.get("old").panels_before == 9
-    assert journal._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert journal._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     journal.close()
 
 

@@ -258,3 +258,11 @@ def test_release_and_configuration_responses_decode():
     p.decode_rf_configuration(b"\x33")
     with pytest.raises(p.ChipStatusError):
         p.decode_in_release(bytes.fromhex("5327"))
+
+
+def test_zero_length_frame_is_a_format_error_not_a_crash():
+    from drivers.pn532.protocol import FrameFormatError, FrameParser
+
+    parser = FrameParser()
+    with pytest.raises(FrameFormatError):
+        parser.feed(bytes.fromhex("00ff00000000"))
