@@ -1,22 +1,34 @@
-"""The metrics endpoint: ``/metrics`` for Prometheus, ``/`` a landing page."""
+"""The metrics endpoint: ``/metrics`` for Prometheus, ``/`` a landing page.
+
+Further pages (the station's ``/status``) come in as a route table:
+path -> a callable returning (content type, body).
+"""
 from __future__ import annotations
 
 import threading
+from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = structlog.get_logger("ktp.http")
+
+#: A page: returns (content type, body) for each GET.
+Route = Callable[[], tuple[str, bytes]]
 
 _LANDING = b"""<!doctype html><html lang="id"><head><meta charset="utf-8">
 <title>ktp-agent</title></head><body><h1>ktp-agent</h1>
-<p>Stasiun cetak KTP-el. <a href="/metrics">/metrics</a></p></body></html>
+<p>Stasiun cetak KTP-el. <a href="/status">Status stasiun</a> &middot; <a href="/metrics">/metrics</a></p></body></html>
 """
 
 
 class MetricsServer:
     """A small threaded HTTP server bound to ``metrics.listen``."""
 
-    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
-        handler = _handler_for(registry)
+    def __init__(self, registry: CollectorRegistry, host: str, port: int,
+                 routes: dict[str, Route] | None = None) -> None:
+        handler = _handler_for(registry, dict(routes or {}))
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
@@ -35,7 +47,7 @@ class MetricsServer:
         self._server.server_close()
 
 
-def _handler_for(registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+def _handler_for(registry: CollectorRegistry, routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -45,8 +57,19 @@ def _handler_for(registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif path == "/":
                 self._send(200, "text/html; charset=utf-8", _LANDING)
+            elif path in routes:
+                self._route(routes[path])
             else:
                 self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+        def _route(self, route: Route) -> None:
+            try:
+                ctype, body = route()
+            except Exception as exc:  # noqa: BLE001 - a broken page answers 500, the listener stays up
+                log.error("http.page_failed", path=self.path.split("?", 1)[0], error=exc.__class__.__name__)
+                self._send(500, "text/plain; charset=utf-8", b"internal error\n")
+                return
+            self._send(200, ctype, body)
 
         def _send(self, status: int, ctype: str, body: bytes) -> None:
             self.send_response(status)

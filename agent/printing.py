@@ -7,6 +7,7 @@ blank's chip UID before the print command, the outcome right after.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from drivers.interfaces import CardFace, CardPosition, Printer, PrinterStatus, R
 
 from .carddata import CardDataError, PayloadError, parse_payload
 from .config import Config
+from .control import DeviceRequest, DeviceRequestError
 from .crashpoints import CrashPoints
 from .errors import JobRejectedError
 from .journal import JobRecord, JobState, Journal
@@ -28,6 +30,7 @@ from .manifest import open_payload, parse_manifest
 from .metrics import StationMetrics
 from .render import CardRenderer
 from .spool import Spool
+from .status import FaultHistory
 
 log = structlog.get_logger("ktp.printing")
 
@@ -57,6 +60,9 @@ class PrintWorker:
         self.printer: Printer | None = None
         self.reader: Reader | None = None
         self._backoff = 0.5
+        #: Faults seen, for the technician's status and diagnose (bounded, in memory).
+        self.faults = FaultHistory()
+        self._requests: queue.Queue[DeviceRequest] = queue.Queue(maxsize=4)
 
     def job_ready(self) -> None:
         self._wake.set()
@@ -67,11 +73,42 @@ class PrintWorker:
                 self._ensure_devices()
                 self._recover_unfinished()
                 self.devices_tried.set()
+                self._serve_requests()
                 self._step()
             except (TransportError, ProtocolError) as exc:
                 self.devices_tried.set()
                 self._went_offline(exc)
+        self._refuse_requests("the station is stopping")
         self._close_devices()
+
+    # -- requests from other threads (the control socket) ----------------------
+    def on_devices(self, action: Callable[[Printer, Reader], object], timeout: float) -> object:
+        """Run ``action(printer, reader)`` on this thread, between jobs; wait at most ``timeout``.
+
+        Called from other threads; only this thread ever touches the devices.
+        """
+        request = DeviceRequest(action)
+        try:
+            self._requests.put_nowait(request)
+        except queue.Full:
+            raise DeviceRequestError("the printer is busy with other requests; try again") from None
+        self._wake.set()
+        return request.wait(timeout)
+
+    def _serve_requests(self) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            request.run(self.printer, self.reader)
+
+    def _refuse_requests(self, why: str) -> None:
+        while True:
+            try:
+                self._requests.get_nowait().refuse(why)
+            except queue.Empty:
+                return
 
     def _pause(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -91,6 +128,8 @@ class PrintWorker:
         log.warning("device.offline", error=str(exc), retry_in_s=round(self._backoff, 1))
         if self.printer is not None:  # count the fall, not every failed reconnect
             self.metrics.printer_faults.labels("offline").inc()
+            self.faults.offline()
+        self._refuse_requests(f"the devices went offline: {exc}")
         self.metrics.printer.publish(False, ())
         self._close_devices()
         self._stop.wait(self._backoff)
@@ -109,6 +148,7 @@ class PrintWorker:
     def _step(self) -> None:
         status = self.printer.status()
         self.metrics.printer.publish(True, status.reasons, status)
+        self.faults.observe(status.reasons)
         blocking = [r for r in status.reasons if r.stops_printing and r.keyword not in CLEARED_BY_RETRY]
         if blocking:
             log.info("queue.held", reasons=[str(r) for r in blocking])
@@ -123,6 +163,7 @@ class PrintWorker:
         except DeviceFaultError as fault:
             self.metrics.printer_faults.labels(fault.reason.keyword).inc()
             self.metrics.printer.publish(True, (fault.reason,))
+            self.faults.fault(fault.reason, jobs[0].job_id)
             log.warning("printer.fault", reason=str(fault.reason), job_id=jobs[0].job_id)
             self._pause(HOLD_RECHECK_S)
 
@@ -206,6 +247,8 @@ class PrintWorker:
         self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
         if outcome in (JobState.PRINTED, JobState.SPOILED):
             self.metrics.cards.labels(outcome.value).inc()
+        if outcome is JobState.SPOILED:
+            self.faults.spoiled(reason or "unknown", job_id)
         event = {JobState.PRINTED: "card.printed", JobState.SPOILED: "card.spoiled"}.get(outcome, "job.finished")
         log.info(event, job_id=job_id, outcome=outcome.value, reason=reason, blank_serial=blank)
         self._outcome_ready()

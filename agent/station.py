@@ -17,7 +17,9 @@ import structlog
 from drivers.interfaces import Printer, Reader
 
 from .config import Config
+from .control import ControlServer, socket_path
 from .crashpoints import CrashPoints
+from .diagnose import control_handlers
 from .fetcher import Fetcher
 from .http_metrics import MetricsServer
 from .intake import Intake
@@ -30,6 +32,8 @@ from .metrics import StationMetrics
 from .printing import PrintWorker
 from .reporter import Reporter
 from .spool import Spool
+from .status import gather, gauge_value, printer_view
+from .status_page import render_status_page
 
 log = structlog.get_logger("ktp.station")
 
@@ -69,7 +73,9 @@ class Station:
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
-        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics.host, config.metrics.port)
+        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics.host, config.metrics.port,
+                                            routes={"/status": self._status_page})
+        self.control = ControlServer(socket_path(state), control_handlers(self))
         self._threads = [
             threading.Thread(target=worker.run, name=name, daemon=True)
             for name, worker in (("fetcher", self.fetcher), ("printer", self.printing),
@@ -79,6 +85,7 @@ class Station:
     def start(self) -> None:
         self.intake.resume_received(datetime.now(timezone.utc))
         self.metrics_server.start()
+        self.control.start()
         for thread in self._threads:
             thread.start()
         host, port = self.metrics_server.address
@@ -90,6 +97,22 @@ class Station:
     def counts(self) -> dict[JobState, int]:
         return self.journal.counts_by_state()
 
+    def status_snapshot(self) -> dict:
+        """What `ktp-agent status` and the /status page show (see agent.status.gather)."""
+        online, reasons, status = self.metrics.printer.read()
+        return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
+                      reader_online=self.printing.reader is not None,
+                      last_contact=gauge_value(self.metrics.last_contact),
+                      faults=self.printing.faults.recent(), daemon=True)
+
+    def _status_page(self) -> tuple[str, bytes]:
+        return "text/html; charset=utf-8", render_status_page(self.status_snapshot())
+
+    def poll_now(self) -> None:
+        """`ktp-agent sync`: poll the job server now, not at the next scheduled poll."""
+        self.fetcher._next_poll = 0.0  # the fetcher has no public "poll now" yet; see agent/sync.py
+        self.fetcher.wake()
+
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()
         self.fetcher.wake()
@@ -97,6 +120,7 @@ class Station:
         self.printing.job_ready()
         for thread in self._threads:
             thread.join(timeout)
+        self.control.stop()
         self.link.close()
         self.metrics_server.stop()
         self.journal.close()

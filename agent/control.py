@@ -1,0 +1,270 @@
+"""The daemon's control socket: JSON lines over a unix socket in the state folder.
+
+    state_dir/control.sock   (mode 0600; bound under a temporary name, chmod-ed, then renamed)
+
+One request per line, one reply per line, several on one connection::
+
+    {"op": "ping"}                          -> {"ok": true, "station_id": "3319-05", "pid": 1234}
+    {"op": "status"}                        -> {"ok": true, "status": {...}}   (see agent.status.gather)
+    {"op": "diagnose", "test_card": false}  -> {"ok": true, "diagnose": {...}} (see agent.diagnose)
+    {"op": "bundle"}                        -> {"ok": true, "diagnose": {...}, "journal": {...}, "logs": [...]}
+    {"op": "sync"}                          -> {"ok": true, "status": {...}}   (the fetcher polls now)
+    anything wrong                          -> {"ok": false, "error": "..."}
+
+A small thread serves the socket; handlers only read snapshots or hand work
+to its owner. Anything that touches a device is a ``DeviceRequest`` the print
+worker runs between jobs (``PrintWorker.on_devices``), with a bounded wait.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import socketserver
+import stat
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+import structlog
+
+from drivers.errors import DriverError, ProtocolError, TransportError
+
+from .errors import AgentError
+
+log = structlog.get_logger("ktp.control")
+
+SOCKET_NAME = "control.sock"
+MAX_REQUEST = 64 * 1024
+MAX_REPLY = 16 * 1024 * 1024
+IDLE_SECONDS = 30.0
+#: sun_path holds 108 bytes with its terminating NUL.
+MAX_SOCKET_PATH = 107
+
+Handler = Callable[[dict], dict]
+
+
+class ControlError(AgentError):
+    """The control socket could not be served, or a request to it failed."""
+
+
+class DaemonNotRunningError(ControlError):
+    """Nothing listens on the control socket: the daemon is down."""
+
+
+class DeviceRequestError(AgentError):
+    """A request for the devices was refused, timed out, or its action failed."""
+
+
+def socket_path(state_dir: Path) -> Path:
+    return Path(state_dir) / SOCKET_NAME
+
+
+# -- device requests: handed to the print worker, the devices' one owner ----------
+
+class DeviceRequest:
+    """One action for the print worker to run on the devices, and its answer."""
+
+    def __init__(self, action: Callable[[Any, Any], object]) -> None:
+        self._action = action
+        self._lock = threading.Lock()
+        self._state = "queued"  # -> running -> done; queued -> cancelled | refused
+        self._done = threading.Event()
+        self._result: object = None
+        self._error: Exception | None = None
+
+    def run(self, printer: Any, reader: Any) -> None:
+        """Called by the devices' owner thread. Re-raises link failures so the owner goes offline."""
+        with self._lock:
+            if self._state != "queued":
+                return
+            self._state = "running"
+        try:
+            self._result = self._action(printer, reader)
+        except (TransportError, ProtocolError) as exc:
+            self._error = DeviceRequestError(f"the device stopped answering: {exc}")
+            raise
+        except DriverError as exc:
+            self._error = DeviceRequestError(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a technician's request must never stop the devices' owner
+            log.error("device_request.failed", error=exc.__class__.__name__)
+            self._error = DeviceRequestError(f"internal error: {exc.__class__.__name__}")
+        finally:
+            self._done.set()
+
+    def refuse(self, why: str) -> None:
+        with self._lock:
+            if self._state == "queued":
+                self._state = "refused"
+                self._error = DeviceRequestError(why)
+                self._done.set()
+
+    def wait(self, timeout: float) -> object:
+        """The action's result; a request not started within ``timeout`` is cancelled, never run later."""
+        if not self._done.wait(timeout):
+            with self._lock:
+                if self._state == "queued":
+                    self._state = "cancelled"
+                    raise DeviceRequestError(f"the printer did not take the request within {timeout:.0f} s")
+            if not self._done.wait(timeout):
+                raise DeviceRequestError(f"the printer did not finish the request within {2 * timeout:.0f} s")
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+# -- the server -------------------------------------------------------------------
+
+class _Connection(socketserver.StreamRequestHandler):
+    timeout = IDLE_SECONDS
+
+    def handle(self) -> None:
+        handlers: dict[str, Handler] = self.server.handlers  # type: ignore[attr-defined]
+        while True:
+            try:
+                line = self.rfile.readline(MAX_REQUEST + 1)
+            except OSError:
+                return
+            if not line:
+                return
+            if len(line) > MAX_REQUEST:
+                self._reply({"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"})
+                return
+            if line.strip() and not self._reply(_dispatch(handlers, line)):
+                return
+
+    def _reply(self, reply: dict) -> bool:
+        try:
+            self.wfile.write(json.dumps(reply, default=str).encode() + b"\n")
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
+
+
+def _dispatch(handlers: dict[str, Handler], line: bytes) -> dict:
+    try:
+        request = json.loads(line)
+    except ValueError:
+        return {"ok": False, "error": "the request is not JSON"}
+    if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+        return {"ok": False, "error": 'a request is a JSON object with "op"'}
+    handler = handlers.get(request["op"])
+    if handler is None:
+        return {"ok": False, "error": f"unknown op {request['op']!r}; known: {', '.join(sorted(handlers))}"}
+    try:
+        return {"ok": True, **handler(request)}
+    except AgentError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class ControlServer:
+    """Serves ``handlers`` on a unix socket until ``stop()``."""
+
+    def __init__(self, path: Path, handlers: dict[str, Handler]) -> None:
+        self.path = Path(path)
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
+            raise ControlError(f"{self.path}: control socket path is longer than {MAX_SOCKET_PATH} bytes")
+        self._handlers = handlers
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "ControlServer":
+        _clear_stale(self.path)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        temporary.unlink(missing_ok=True)
+        server = _Server(str(temporary), _Connection, bind_and_activate=False)
+        try:
+            server.server_bind()
+            os.chmod(temporary, 0o600)  # before the name clients use exists
+            os.replace(temporary, self.path)
+            server.server_activate()
+        except OSError as exc:
+            server.server_close()
+            temporary.unlink(missing_ok=True)
+            raise ControlError(f"{self.path}: cannot serve the control socket: {exc.strerror}") from None
+        server.handlers = self._handlers  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="control", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(2)
+        self.path.unlink(missing_ok=True)
+        self._server = None
+
+
+def _clear_stale(path: Path) -> None:
+    """Remove a socket left by a daemon that died; refuse to take over a live one."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ControlError(f"{path} exists and is not a socket")
+    try:
+        ControlClient(path, timeout=2).request("ping")
+    except DaemonNotRunningError:
+        path.unlink(missing_ok=True)
+        return
+    except ControlError:
+        pass
+    raise ControlError(f"{path}: another ktp-agent daemon is serving this station")
+
+
+# -- the client -------------------------------------------------------------------
+
+class ControlClient:
+    """Sends one request at a time to the daemon of a station."""
+
+    def __init__(self, path: Path, timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        self.timeout = timeout
+
+    def request(self, op: str, timeout: float | None = None, **args: object) -> dict:
+        """The reply of a successful request (without ``ok``); raises ControlError otherwise."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(self.timeout if timeout is None else timeout)
+                try:
+                    sock.connect(str(self.path))
+                except (FileNotFoundError, ConnectionRefusedError):
+                    raise DaemonNotRunningError(f"no daemon listens on {self.path}") from None
+                sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
+                raw = _read_line(sock)
+        except socket.timeout:
+            raise ControlError(f"{self.path}: the daemon did not answer {op!r} in time") from None
+        except OSError as exc:
+            raise ControlError(f"{self.path}: {exc.strerror or exc}") from None
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            raise ControlError(f"{self.path}: the reply to {op!r} is not JSON") from None
+        if not isinstance(reply, dict):
+            raise ControlError(f"{self.path}: the reply to {op!r} is not a JSON object")
+        if not reply.pop("ok", False):
+            raise ControlError(f"the daemon refused {op!r}: {reply.get('error', 'no reason given')}")
+        return reply
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    data = bytearray()
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the daemon closed the connection without a reply")
+        data += chunk
+        if len(data) > MAX_REPLY:
+            raise ConnectionError("the daemon's reply is too long")
+    return bytes(data)
