@@ -10,25 +10,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from contextlib import contextmanager
 from enum import Enum
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable
 
 import structlog
 
 from drivers.errors import DeviceFaultError, DriverError, ProtocolError, TransportError
 from drivers.interfaces import CardFace, CardPosition, Printer, PrinterStatus, Reader
 
-from .carddata import CardDataError, PayloadError, parse_payload
 from .config import Config
 from .control import DeviceRequest, DeviceRequestError
 from .crashpoints import CrashPoints
-from .errors import JobRejectedError
 from .journal import JobRecord, JobState, Journal
-from .manifest import open_payload, parse_manifest
 from .metrics import StationMetrics
-from .render import CardRenderer
+from .preparer import CardPreparer, PreparedCard
 from .spool import Spool
 from .status import FaultHistory
 
@@ -48,7 +44,6 @@ class PrintWorker:
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
                  outcome_ready: Callable[[], None], crash: CrashPoints | None = None) -> None:
         self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
-        self._key = station_key
         self._stop = stop
         self._open_printer, self._open_reader = open_printer, open_reader
         self._outcome_ready = outcome_ready
@@ -56,7 +51,8 @@ class PrintWorker:
         self._wake = threading.Event()
         #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
         self.devices_tried = threading.Event()
-        self._renderer = CardRenderer()
+        self.preparer = CardPreparer(journal, spool, station_key, metrics, stop, encoder=self._encode)
+        self._current: PreparedCard | None = None
         self.printer: Printer | None = None
         self.reader: Reader | None = None
         self._backoff = 0.5
@@ -66,6 +62,17 @@ class PrintWorker:
 
     def job_ready(self) -> None:
         self._wake.set()
+        self.preparer.job_ready()
+
+    def _encode(self, face: CardFace) -> object | None:
+        """The printer's own encoding of a face, made on the preparer's thread (pure CPU)."""
+        printer = self.printer
+        return printer.prepare(face) if printer is not None else None
+
+    def _let_go(self, job_id: str) -> None:
+        if self._current is not None and self._current.job.job_id == job_id:
+            self._current = None
+        self.preparer.done(job_id)
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -154,49 +161,38 @@ class PrintWorker:
             log.info("queue.held", reasons=[str(r) for r in blocking])
             self._pause(HOLD_RECHECK_S)
             return
-        jobs = self.journal.jobs_in(JobState.DOWNLOADED, limit=1)
-        if not jobs:
-            self._pause(1.0)
+        card = self._current or self.preparer.take(timeout=1.0)
+        if card is None:
+            return
+        self._current = card
+        record = self.journal.get(card.job.job_id)
+        if record is None or record.state is not JobState.DOWNLOADED:
+            self._let_go(card.job.job_id)  # finished meanwhile (e.g. resolved after a restart)
             return
         try:
-            self._process(jobs[0])
+            self._process(card, status)
         except DeviceFaultError as fault:
             self.metrics.printer_faults.labels(fault.reason.keyword).inc()
             self.metrics.printer.publish(True, (fault.reason,))
-            self.faults.fault(fault.reason, jobs[0].job_id)
-            log.warning("printer.fault", reason=str(fault.reason), job_id=jobs[0].job_id)
+            self.faults.fault(fault.reason, card.job.job_id)
+            log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
             self._pause(HOLD_RECHECK_S)
 
-    def _process(self, job: JobRecord) -> None:
-        manifest = parse_manifest(job.manifest)
-        if manifest.expires_at <= datetime.now(timezone.utc):
+    def _process(self, card: PreparedCard, status: PrinterStatus) -> None:
+        job = card.job
+        if card.manifest.expires_at <= datetime.now(timezone.utc):
             self._finish(job.job_id, JobState.EXPIRED, "expired")
             return
-        try:
-            face = self._prepare(job.job_id, manifest)
-        except JobRejectedError as exc:
+        if card.rejection is not None:
+            exc = card.rejection
             self.metrics.count_rejection(exc.reason)
             log.warning("job.rejected", job_id=job.job_id, reason=exc.reason, detail=exc.detail)
             self._finish(job.job_id, JobState.REJECTED, exc.reason)
             return
-        self._print(job, face)
+        self._print(card, status)
 
-    def _prepare(self, job_id: str, manifest) -> CardFace:
-        """Decrypt, validate and render, all in memory."""
-        with self._stage("decrypt"):
-            plaintext = open_payload(self.spool.read(job_id), manifest, self._key)
-        try:
-            payload = parse_payload(plaintext)
-        except CardDataError as exc:
-            raise JobRejectedError("bad-card-data", str(exc)) from None
-        except PayloadError as exc:
-            raise JobRejectedError("bad-payload", str(exc)) from None
-        with self._stage("render"):
-            return self._renderer.render_front(payload)
-
-    def _print(self, job: JobRecord, face: CardFace) -> None:
-        printer, reader = self.printer, self.reader
-        status = printer.status()
+    def _print(self, card: PreparedCard, status: PrinterStatus) -> None:
+        job, printer, reader = card.job, self.printer, self.reader
         waiting_blank = status.card_position is CardPosition.CONTACTLESS
         # A blank left untouched at the contactless station is used, not wasted.
         before = status.cards_inserted - 1 if waiting_blank else status.cards_inserted
@@ -219,7 +215,7 @@ class PrintWorker:
             return
         reader.release()
         try:
-            printer.print_card(face)
+            printer.print_card(card.encoded if card.encoded is not None else card.face)
         except DeviceFaultError as fault:
             self._reject_quietly()
             self._finish(job.job_id, JobState.SPOILED, fault.reason.keyword)
@@ -245,6 +241,7 @@ class PrintWorker:
 
     def _finish(self, job_id: str, outcome: JobState, reason: str | None, blank: str | None = None) -> None:
         self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
+        self._let_go(job_id)
         if outcome in (JobState.PRINTED, JobState.SPOILED):
             self.metrics.cards.labels(outcome.value).inc()
         if outcome is JobState.SPOILED:
@@ -282,11 +279,6 @@ class PrintWorker:
             if target is not None:
                 self.journal.record_blank(job.job_id, target.uid_hex)
 
-    @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        yield
-        self.metrics.stage_seconds.labels(name).observe(time.monotonic() - started)
 
 
 class Resolution(Enum):

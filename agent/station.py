@@ -29,6 +29,7 @@ from .keys import load_signing_key, load_station_key, load_token
 from .link import ServerLink
 from .manifest import ManifestVerifier
 from .metrics import StationMetrics
+from .metrics_auth import load_basic_auth, server_tls_context
 from .printing import PrintWorker
 from .reporter import Reporter
 from .spool import Spool
@@ -47,6 +48,9 @@ class ServerAccess:
     signing_key: Path
     station_key: Path
     ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    station_key_passphrase_file: Path | None = None
 
 
 class Station:
@@ -56,7 +60,7 @@ class Station:
         state = config.station.state_dir
         # Keys first: a missing or unreadable key stops the station before anything runs.
         signing_key = load_signing_key(access.signing_key)
-        station_key = load_station_key(access.station_key)
+        station_key = load_station_key(access.station_key, access.station_key_passphrase_file)
         token = load_token(access.token_file)
         self.journal = open_checked(state)
         self.metrics = StationMetrics(config.station.id)
@@ -65,7 +69,8 @@ class Station:
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         self.link = ServerLink(access.url, config.station.id, token, access.ca_file,
-                               count_bytes=self.metrics.count_bytes)
+                               count_bytes=self.metrics.count_bytes, client_cert=access.client_cert,
+                               client_key=access.client_key)
         crash = CrashPoints.from_env()
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
@@ -73,12 +78,16 @@ class Station:
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
-        self.metrics_server = MetricsServer(self.metrics.registry, config.metrics.host, config.metrics.port,
-                                            routes={"/status": self._status_page})
+        m = config.metrics
+        self.metrics_server = MetricsServer(self.metrics.registry, m.host, m.port,
+                                            routes={"/status": self._status_page},
+                                            tls=server_tls_context(m.tls_cert, m.tls_key),
+                                            auth=load_basic_auth(m.basic_auth_file))
         self.control = ControlServer(socket_path(state), control_handlers(self))
         self._threads = [
             threading.Thread(target=worker.run, name=name, daemon=True)
             for name, worker in (("fetcher", self.fetcher), ("printer", self.printing),
+                                 ("preparer", self.printing.preparer),
                                  ("reporter", self.reporter))
         ]
 

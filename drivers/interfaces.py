@@ -81,8 +81,13 @@ class Printer(Protocol):
     def insert_to_contactless(self) -> None:
         """Take a blank from the feeder to the contactless station."""
 
-    def print_card(self, front: CardFace) -> None:
-        """Print ``front`` on the card in the printer, then eject it."""
+    def prepare(self, front: CardFace) -> object:
+        """Encode ``front`` for this printer ahead of time. Pure CPU, no device I/O: may be
+        called from another thread while a card prints; pass the result to print_card."""
+
+    def print_card(self, front: object) -> None:
+        """Print ``front`` (a CardFace, or what prepare returned) on the card in the printer,
+        then eject it."""
 
     def reject_card(self) -> None:
         """Send the card in the printer to the reject box."""

@@ -18,6 +18,8 @@ discards whatever input is pending.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import time
 
 from ..errors import DeviceFaultError, ProtocolError, Severity, StateReason, TransportTimeoutError
@@ -48,6 +50,18 @@ _DISCARD_QUIET = 0.05
 _DISCARD_LIMIT = 1.0
 
 
+@dataclass(frozen=True)
+class EvolisPrintJob:
+    """A card face already encoded into panels for one ribbon type."""
+
+    ribbon: str
+    panels: tuple[tuple[str, int, bytes], ...]
+    face: CardFace | None = None
+
+    def __repr__(self) -> str:
+        return f"EvolisPrintJob(ribbon={self.ribbon!r}, panels={len(self.panels)})"
+
+
 class EvolisPrinter:
     """A Printer (see drivers.interfaces) speaking Evolis escape commands."""
 
@@ -65,6 +79,7 @@ class EvolisPrinter:
         self._print_timeout = print_timeout
         self._ribbon_low_threshold = ribbon_low_threshold
         self._feeder_fault: StateReason | None = None
+        self._ribbon_seen = ""   # Rr's last answer, lower case; read by prepare() on other threads
         self._input_suspect = True
         # The printer may still be outside ACK/NACK mode: accept a plain reply.
         self._command("Pem", ERROR_MODE, plain_ok=True)
@@ -81,6 +96,7 @@ class EvolisPrinter:
 
     def status(self) -> PrinterStatus:
         ribbon_type = self._command("Rr")
+        self._ribbon_seen = ribbon_type.lower()
         ribbon_state = self._command("Rcr")
         remaining = int(ribbon_state) if ribbon_state.isdigit() else None
         cards = self.cards_inserted()
@@ -121,11 +137,22 @@ class EvolisPrinter:
     def insert_to_contactless(self) -> None:
         self._command("Sic")
 
-    def print_card(self, front: CardFace) -> None:
+    def prepare(self, front: CardFace) -> "EvolisPrintJob":
+        """Encode ``front`` into panels for the ribbon last seen. Pure CPU, no device I/O:
+        safe to call from any thread while this printer prints another card."""
+        ribbon = self._ribbon_seen if self._ribbon_seen in RIBBON_PANELS else "ymcko"
+        return EvolisPrintJob(ribbon, tuple(face_to_panels(front, ribbon)), front)
+
+    def print_card(self, front: "CardFace | EvolisPrintJob") -> None:
         ribbon = self._command("Rr").lower()
+        self._ribbon_seen = ribbon
         if ribbon not in RIBBON_PANELS:
             raise DeviceFaultError(_UNSUPPORTED_RIBBON, f"ribbon type {ribbon!r} cannot print a card face")
-        panels = face_to_panels(front, ribbon)
+        if isinstance(front, EvolisPrintJob) and front.ribbon == ribbon:
+            panels = front.panels
+        else:
+            face = front.face if isinstance(front, EvolisPrintJob) else front
+            panels = face_to_panels(face, ribbon)
         self._command("Pr", ribbon)
         self._command("Ss")
         self._command("Sr")

@@ -180,7 +180,7 @@ class HsuLink:
         self._frames.clear()
         while budget > 0:
             try:
-                budget -= len(self._transport.read(budget, 0.002))
+                budget -= len(self._transport.read(budget, 0.0))
             except TransportTimeoutError:
                 return
 
