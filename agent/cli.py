@@ -9,6 +9,8 @@ from .errors import AgentError
 
 #: The embedded default: simulated printer and reader, the built-in demo job server.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "agent.toml"
+#: sysexits EX_CONFIG: the journal is held as damaged; only a technician can release it.
+EXIT_NEEDS_TECHNICIAN = 78
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,10 +79,18 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from . import daemon, logs
     from .config import load_config
+    from .errors import JournalError
+    from .journal_guard import MARKER
 
     config = load_config(args.config)
     logs.configure(level=args.log_level)
-    summary = daemon.run(config)
+    try:
+        summary = daemon.run(config)
+    except JournalError as exc:
+        if not (config.station.state_dir / MARKER).exists():
+            raise
+        print(f"ktp-agent: {exc}", file=sys.stderr)
+        return EXIT_NEEDS_TECHNICIAN  # the unit's RestartPreventExitStatus: restarting cannot help
     return 0 if summary.stopped_by in ("signal", "cards") else 1
 
 

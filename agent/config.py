@@ -5,6 +5,7 @@ resolved against the folder that holds the configuration file.
 """
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ class ServerConfig:
     ca_file: Path | None
     poll_limit: int
     demo_jobs: int
+    client_cert: Path | None = None        # PEM certificate (chain) presented to the server
+    client_key: Path | None = None         # its private key, mode 0600 (or inside client_cert)
+    station_key_passphrase_file: Path | None = None  # for an encrypted PKCS#8 station key
 
     @property
     def is_demo(self) -> bool:
@@ -46,6 +50,9 @@ class DeviceConfig:
 class MetricsConfig:
     host: str
     port: int
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    basic_auth_file: Path | None = None  # `user:bcrypt-hash` lines
 
 
 @dataclass(frozen=True)
@@ -220,10 +227,27 @@ def _server(s: _Section) -> ServerConfig:
         ca_file=s.path("ca_file", required=False),
         poll_limit=s.get("poll_limit", int, 10, _positive),
         demo_jobs=s.get("demo_jobs", int, 20, _positive),
+        client_cert=s.path("client_cert", required=False),
+        client_key=s.path("client_key", required=False),
+        station_key_passphrase_file=s.path("station_key_passphrase_file", required=False),
     )
-    if not demo and urlsplit(url).scheme == "http" and urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+    if not demo and urlsplit(url).scheme == "http" and not _is_loopback(urlsplit(url).hostname):
         raise ConfigError(f"{s.where('url')}: plain http is allowed only to loopback; use https")
+    if server.client_key is not None and server.client_cert is None:
+        raise ConfigError(f"{s.where('client_key')}: given without client_cert")
     return server
+
+
+def _is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost: the only places plain http may go."""
+    if host is None:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _device(s: _Section) -> DeviceConfig:
@@ -243,7 +267,12 @@ def _device(s: _Section) -> DeviceConfig:
 def _metrics(s: _Section) -> MetricsConfig:
     listen = s.get("listen", str, "127.0.0.1:9464", _listen)
     host, _, port = listen.rpartition(":")
-    return MetricsConfig(host=host.strip("[]"), port=int(port))
+    tls_cert, tls_key = s.path("tls_cert", required=False), s.path("tls_key", required=False)
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError(f"{s.where('tls_cert' if tls_cert is None else 'tls_key')}: "
+                          "tls_cert and tls_key go together")
+    return MetricsConfig(host=host.strip("[]"), port=int(port), tls_cert=tls_cert, tls_key=tls_key,
+                         basic_auth_file=s.path("basic_auth_file", required=False))
 
 
 def _spool(s: _Section) -> SpoolConfig:

@@ -33,7 +33,8 @@ def server_access(config: Config) -> tuple[ServerAccess, object | None]:
     """Resolve the job server; for ``server.url = "demo"`` start the built-in one."""
     if not config.server.is_demo:
         s = config.server
-        return ServerAccess(s.url, s.token_file, s.signing_key, s.station_key, s.ca_file), None
+        return ServerAccess(s.url, s.token_file, s.signing_key, s.station_key, s.ca_file, s.client_cert,
+                            s.client_key, s.station_key_passphrase_file), None
     from jobserver.demo import provision, start_demo_server
 
     demo_dir = config.station.state_dir / "demo"

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Callable
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from .config import Config
 from .errors import LinkError
 from .intake import Intake
+from .linkloop import LinkLoop
 from .journal import JobState, Journal
-from .link import RetryLaterError, ServerLink
+from .link import ServerLink
 from .manifest import parse_manifest
 from .metrics import StationMetrics
 from .spool import Spool
@@ -68,32 +68,16 @@ class Fetcher:
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
         self._clock = clock
-        self._wake = threading.Event()
+        t = config.transfer
+        self._loop = LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
         self._next_poll = 0.0
         self._contact_at = 0.0  # wall time of the last poll the server answered
-        t = config.transfer
-        self._expo = wait_exponential_jitter(multiplier=t.retry_initial_seconds, max=t.retry_max_seconds,
-                                             jitter=t.retry_initial_seconds)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def run(self) -> None:
-        retrying = Retrying(
-            retry=retry_if_exception_type(LinkError),
-            wait=self._wait,
-            stop=lambda state: self._stop.is_set(),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        while not self._stop.is_set():
-            try:
-                for attempt in retrying:
-                    with attempt:
-                        delay = self.cycle()
-            except LinkError:
-                break  # only reached when stopping
-            self._sleep(delay)
+        self._loop.run(self.cycle)
 
     def cycle(self) -> float:
         """One round of polling and downloading; returns seconds until the next round."""
@@ -199,17 +183,3 @@ class Fetcher:
             self.metrics.resumes.inc()
             log.info("payload.resumed", job_id=job_id, offset=offset)
         return note
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        self.metrics.link_retries.inc()
-        if isinstance(exc, RetryLaterError):
-            log.info("link.retry_later", status=exc.status, retry_after=exc.retry_after)
-            return exc.retry_after
-        self.metrics.link_errors.inc()
-        log.warning("link.error", error=str(exc), attempt=state.attempt_number)
-        return self._expo(state)
-
-    def _sleep(self, seconds: float) -> None:
-        self._wake.wait(seconds)
-        self._wake.clear()

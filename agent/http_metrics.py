@@ -5,12 +5,15 @@ path -> a callable returning (content type, body).
 """
 from __future__ import annotations
 
+import ssl
 import threading
 from typing import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from .metrics_auth import REALM, BasicAuth
 
 log = structlog.get_logger("ktp.http")
 
@@ -27,10 +30,14 @@ class MetricsServer:
     """A small threaded HTTP server bound to ``metrics.listen``."""
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int,
-                 routes: dict[str, Route] | None = None) -> None:
-        handler = _handler_for(registry, dict(routes or {}))
+                 routes: dict[str, Route] | None = None, *, tls: ssl.SSLContext | None = None,
+                 auth: BasicAuth | None = None) -> None:
+        handler = _handler_for(registry, dict(routes or {}), auth)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
+        if tls is not None:  # the handshake runs in the request's thread, not in accept()
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
 
     @property
@@ -47,13 +54,18 @@ class MetricsServer:
         self._server.server_close()
 
 
-def _handler_for(registry: CollectorRegistry, routes: dict[str, Route]) -> type[BaseHTTPRequestHandler]:
+def _handler_for(registry: CollectorRegistry, routes: dict[str, Route],
+                 auth: BasicAuth | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 30  # a client that stops talking (or never finishes a TLS handshake) frees its thread
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if auth is not None and not auth.allows(self.headers.get("Authorization")):
+                self._send(401, "text/plain; charset=utf-8", b"authentication required\n",
+                           (("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"'),))
+            elif path == "/metrics":
                 self._send(200, CONTENT_TYPE_LATEST, generate_latest(registry))
             elif path == "/":
                 self._send(200, "text/html; charset=utf-8", _LANDING)
@@ -71,10 +83,12 @@ def _handler_for(registry: CollectorRegistry, routes: dict[str, Route]) -> type[
                 return
             self._send(200, ctype, body)
 
-        def _send(self, status: int, ctype: str, body: bytes) -> None:
+        def _send(self, status: int, ctype: str, body: bytes, headers: tuple = ()) -> None:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in headers:
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 

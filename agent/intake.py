@@ -2,8 +2,11 @@
 
 A manifest whose job id is already known is not a new job and is ignored.
 A new one is recorded as received, then verified (signature, version,
-station, expiry against one clock reading per poll, seq replay) or rejected
-with the protocol's reason; a rejected job is never downloaded.
+station, expiry against one clock reading per poll, seq replay and rollback)
+or rejected with the protocol's reason; a rejected job is never downloaded.
+A rollback (a seq below the highest one held here by a verified job) is
+reported with reason ``replay``: the protocol has no separate code, and a
+central system must not receive a reason it does not know.
 """
 from __future__ import annotations
 
@@ -57,6 +60,12 @@ class Intake:
             holder = self.journal.seq_holder(manifest.seq)
             if holder is not None and holder != job_id:
                 raise JobRejectedError("replay", f"seq {manifest.seq} is held by job {holder}")
+            highest = self.journal.highest_seq()
+            if holder is None and highest is not None and manifest.seq < highest:
+                # Rollback: the protocol has no code of its own for it; seqs are strictly
+                # increasing, so a new job below one already held is a replay of the past.
+                raise JobRejectedError("replay", f"seq {manifest.seq} is below seq {highest} already "
+                                                 "held here (rollback)")
         except JobRejectedError as exc:
             self.journal.finish(job_id, JobState.REJECTED, self.verifier.station_id, reason=exc.reason)
             self.metrics.count_rejection(exc.reason)

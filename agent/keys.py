@@ -40,16 +40,43 @@ def load_signing_key(path: Path) -> ECC.EccKey:
     return key
 
 
-def load_station_key(path: Path) -> ECC.EccKey:
-    """This station's X25519 private key (PEM, PKCS#8), mode 0600."""
-    data = _read(path, "station key", private=True)
+def load_station_key(path: Path, passphrase_file: Path | None = None) -> ECC.EccKey:
+    """This station's X25519 private key (PEM, PKCS#8): mode 0600, or encrypted PKCS#8.
+
+    An encrypted key (``ENCRYPTED PRIVATE KEY``) is opened with the passphrase
+    held in ``passphrase_file`` (mode 0600); the key file itself may then be
+    readable by its group. Without a passphrase file it is refused.
+    """
+    encrypted = _is_encrypted_pem(path)
+    data = _read(path, "station key", private=not encrypted)
+    passphrase = None
+    if encrypted:
+        if passphrase_file is None:
+            raise KeyFileError(f"{path}: station key is encrypted; set [server] station_key_passphrase_file")
+        passphrase = _read(passphrase_file, "station key passphrase", private=True).rstrip(b"\r\n")
+        if not passphrase:
+            raise KeyFileError(f"{passphrase_file}: station key passphrase file is empty")
     try:
-        key = ECC.import_key(data)
+        key = ECC.import_key(data, passphrase=passphrase)
     except (ValueError, IndexError, TypeError):
-        raise KeyFileError(f"{path}: not a PEM private key (PKCS#8)") from None
+        what = "cannot decrypt it with the passphrase given" if encrypted else "not a PEM private key (PKCS#8)"
+        raise KeyFileError(f"{path}: {what}") from None
     if key.curve != "Curve25519" or not key.has_private():
         raise KeyFileError(f"{path}: expected an X25519 private key")
     return key
+
+
+def _is_encrypted_pem(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in fh.read(4096)
+    except OSError:
+        return False  # _read names the file and the problem
+
+
+def check_private_file(path: Path, what: str) -> None:
+    """A private file (a TLS client key): present, readable, mode 0600; raises KeyFileError."""
+    _read(path, what, private=True)
 
 
 def load_token(path: Path) -> str:

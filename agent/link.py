@@ -14,7 +14,8 @@ from urllib.parse import quote, urlsplit
 
 import urllib3
 
-from .errors import LinkError
+from .errors import KeyFileError, LinkError
+from .keys import check_private_file
 from .manifest import SignedEntry, decode_entry
 
 USER_AGENT = "ktp-agent/0.1"
@@ -44,7 +45,8 @@ class ServerLink:
 
     def __init__(self, base_url: str, station_id: str, token: str, ca_file: Path | None = None,
                  connect_timeout: float = 10.0, read_timeout: float = 60.0,
-                 count_bytes: Callable[[str, int], None] = lambda kind, n: None) -> None:
+                 count_bytes: Callable[[str, int], None] = lambda kind, n: None,
+                 client_cert: Path | None = None, client_key: Path | None = None) -> None:
         parts = urlsplit(base_url)
         self.base_url = base_url.rstrip("/")
         self.station_id = station_id
@@ -53,7 +55,7 @@ class ServerLink:
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         kwargs: dict = {"maxsize": 4, "block": False, "retries": False, "timeout": self._timeout}
         if parts.scheme == "https":
-            kwargs["ssl_context"] = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+            kwargs["ssl_context"] = tls_context(ca_file, client_cert, client_key)
         self._pool = urllib3.PoolManager(**kwargs)
 
     def close(self) -> None:
@@ -124,6 +126,27 @@ class ServerLink:
         if response.status == 409:
             return "conflict"
         raise LinkError(f"report {job_id}: server answered {response.status}")
+
+
+def tls_context(ca_file: Path | None, client_cert: Path | None = None,
+                client_key: Path | None = None) -> ssl.SSLContext:
+    """Verify the server against the pinned CA (the system's when none); present our certificate if given.
+
+    Unreadable or mismatched files stop the station at start (KeyFileError naming the file).
+    """
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise KeyFileError(f"{ca_file}: cannot load the pinned CA ({exc.__class__.__name__})") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if client_cert is not None:
+        check_private_file(client_key or client_cert, "TLS client key")  # the key may sit in the cert file
+        try:
+            context.load_cert_chain(str(client_cert), str(client_key) if client_key else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise KeyFileError(f"{client_cert}: cannot load the TLS client certificate and key "
+                               f"({exc.__class__.__name__})") from None
+    return context
 
 
 def _retry_after(value: str | None) -> float:

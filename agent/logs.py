@@ -9,7 +9,6 @@ from __future__ import annotations
 import json as _json
 import logging
 import os
-import re
 import sys
 import threading
 from collections import deque
@@ -18,21 +17,7 @@ from typing import Any, TextIO
 import structlog
 import structlog.tracebacks
 
-_NIK = re.compile(r"(?<!\d)\d{16}(?!\d)")
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, str):
-        return _NIK.sub("<nik>", value)
-    if isinstance(value, dict):
-        return {k: redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact(v) for v in value)
-    return value
-
-
-def _redact_processor(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: redact(v) for k, v in event.items()}
+from .redaction import redact, redact_event as _redact_processor  # noqa: F401 (redact: diagnose)
 
 
 class RecentLines:
@@ -78,7 +63,8 @@ def configure(stream: TextIO | None = None, level: str = "info", json: bool | No
         tail = [structlog.processors.ExceptionRenderer(no_locals), _redact_processor, recent,
                 structlog.processors.JSONRenderer()]
     else:
-        tail = [_redact_processor, recent, structlog.dev.ConsoleRenderer(
+        # The traceback is rendered to text (no locals) before redaction, so its message is masked too.
+        tail = [structlog.processors.format_exc_info, _redact_processor, recent, structlog.dev.ConsoleRenderer(
             exception_formatter=structlog.dev.plain_traceback)]
     structlog.configure(
         processors=[*shared, *tail],

@@ -10,12 +10,11 @@ import threading
 import time
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from .crashpoints import CrashPoints
-from .errors import LinkError
 from .journal import Journal
-from .link import RetryLaterError, ServerLink
+from .link import ServerLink
+from .linkloop import LinkLoop
 from .metrics import StationMetrics
 from .spool import Spool
 
@@ -28,24 +27,13 @@ class Reporter:
         self._crash = crash or CrashPoints()
         self.link, self.journal, self.spool, self.metrics = link, journal, spool, metrics
         self._stop = stop
-        self._wake = threading.Event()
-        self._expo = wait_exponential_jitter(initial=1, max=300, jitter=2)
+        self._loop = LinkLoop(metrics, stop)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def run(self) -> None:
-        retrying = Retrying(retry=retry_if_exception_type(LinkError), wait=self._wait,
-                            stop=lambda state: self._stop.is_set(), sleep=self._sleep, reraise=True)
-        while not self._stop.is_set():
-            try:
-                for attempt in retrying:
-                    with attempt:
-                        sent = self.drain()
-            except LinkError:
-                break  # only reached when stopping
-            if not sent:
-                self._sleep(5.0)
+        self._loop.run(lambda: 0.0 if self.drain() else 5.0)
 
     def drain(self) -> int:
         """Send every queued report, oldest first; returns how many were confirmed."""
@@ -67,15 +55,3 @@ class Reporter:
             if self._stop.is_set():
                 break
         return sent
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryLaterError):
-            return exc.retry_after
-        self.metrics.link_errors.inc()
-        log.warning("link.error", error=str(exc), attempt=state.attempt_number)
-        return self._expo(state)
-
-    def _sleep(self, seconds: float) -> None:
-        self._wake.wait(seconds)
-        self._wake.clear()

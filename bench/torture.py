@@ -72,7 +72,7 @@ def one_kill(station: StationHarness, rng: random.Random, audit: Audit) -> None:
         point = rng.choice(JOB_POINTS)
         station.start_daemon(wait=False, env_extra={"KTP_CRASH_AT": f"{point}:{rng.randint(1, 3)}"})
         try:
-            station.process.wait(timeout=6)
+            station.process.wait(timeout=4)
             audit.kills_at_points[point] = audit.kills_at_points.get(point, 0) + 1
             station._log.close()
         except subprocess.TimeoutExpired:
@@ -142,10 +142,10 @@ def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int) -> Audi
     station = StationHarness(root, print_ms=print_ms)
     try:
         job_ids: list[str] = []
-        per_batch = max(1, jobs * 2 // max(kills, 1) + 1)
+        per_batch = 8  # keep a few jobs waiting, so every named point is soon reached
         while audit.kills < kills:
             waiting = len(job_ids) - len(station.server.store.results())
-            if waiting < per_batch and len(job_ids) < jobs:
+            if waiting < per_batch and len(job_ids) < jobs * (audit.kills + 1) / kills + per_batch:
                 job_ids += station.issue(min(per_batch, jobs - len(job_ids)))
             one_kill(station, rng, audit)
         drain(station, job_ids, audit, timeout=max(120.0, len(job_ids) * 1.0))

@@ -7,8 +7,8 @@ test make it do so on purpose, for a counted number of requests.
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
-from typing import Mapping
+from dataclasses import dataclass, replace
+from typing import Callable, Mapping
 
 from .responses import Response, error_response, payload_response
 
@@ -35,7 +35,21 @@ class Throttle:
 
 
 PAYLOAD_FAULTS = ("ignore-range", "truncate", "stall", "new-etag", "range-other-etag", "corrupt",
-                  "overlong", "bad-range", "unsatisfiable", "other-size")
+                  "overlong", "bad-range", "unsatisfiable", "other-size", "endless")
+
+
+@dataclass(frozen=True)
+class EndlessResponse(Response):
+    """A 200 whose body never ends: ``prefix``, then ``filler`` again and again.
+
+    Sent without Content-Length (delimited by the connection's close, which
+    never comes from this side); the server writes until the client hangs up
+    or the server stops, then calls ``on_end`` with the bytes it wrote.
+    """
+
+    prefix: bytes = b""
+    filler: bytes = bytes(16 * 1024)
+    on_end: Callable[[int], None] = lambda written: None
 
 
 class PayloadFaults:
@@ -52,7 +66,10 @@ class PayloadFaults:
     payload; ``overlong`` appends ``cut_at`` bytes to the body (Content-Length
     grows, Content-Range does not); ``bad-range`` answers a range that starts
     ``cut_at`` bytes before the one asked; ``unsatisfiable`` answers 416;
-    ``other-size`` serves a representation ``cut_at`` bytes longer.
+    ``other-size`` serves a representation ``cut_at`` bytes longer;
+    ``endless`` answers 200 with no Content-Length and a body that never
+    ends: the first ``cut_at`` bytes of the payload, then zero bytes until
+    the client hangs up (its ``sent`` is filled in then).
 
     Every payload request is noted in ``seen`` (Range, If-Range, status, body
     bytes the server meant to send), faulty or not.
@@ -76,9 +93,15 @@ class PayloadFaults:
             cut_at, stall_s = self._cut_at, self._stall_s
         response = self._answer(kind, data, sha256_hex, headers, cut_at, stall_s)
         sent = len(response.body) if response.cut_after is None or response.stall_s else response.cut_after
+        record = {"range": headers.get("Range"), "if_range": headers.get("If-Range"),
+                  "status": response.status, "fault": kind or None, "sent": sent}
+        if kind == "endless":
+            record["sent"] = None  # known once the client hangs up
+            response = EndlessResponse(200, headers=(("ETag", f'"{sha256_hex}"'),),
+                                       content_type="application/octet-stream", prefix=data[:cut_at],
+                                       on_end=lambda written: record.__setitem__("sent", written))
         with self._lock:
-            self.seen.append({"range": headers.get("Range"), "if_range": headers.get("If-Range"),
-                              "status": response.status, "fault": kind or None, "sent": sent})
+            self.seen.append(record)
         return response
 
     @staticmethod

@@ -7,6 +7,7 @@ lives in ``api.JobApi``. Requests are logged (job ids and paths only) when
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -16,6 +17,7 @@ from typing import Mapping
 import structlog
 
 from .api import ApiRequest, JobApi
+from .faults import EndlessResponse
 from .responses import Response, error_response
 from .store import JobStore
 
@@ -41,7 +43,7 @@ class _HttpServer(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[override]
         """A station that vanished mid-response is normal on a bad link; say nothing unless verbose."""
-        if self.verbose or not isinstance(sys.exc_info()[1], ConnectionError):
+        if self.verbose or not isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError)):
             super().handle_error(request, client_address)
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
@@ -126,6 +128,9 @@ class _JobRequestHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length), None
 
     def _send(self, response: Response, *, head: bool) -> None:
+        if isinstance(response, EndlessResponse) and not head:
+            self._send_endless(response)
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -147,6 +152,27 @@ class _JobRequestHandler(BaseHTTPRequestHandler):
         time.sleep(response.stall_s)
         self.wfile.write(response.body[response.cut_after:])
 
+    def _send_endless(self, response: EndlessResponse) -> None:
+        """Headers without Content-Length, then a body that goes on until the client hangs up."""
+        self.close_connection = True
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        written = 0
+        try:
+            self.wfile.write(response.prefix)
+            written += len(response.prefix)
+            while True:
+                self.wfile.write(response.filler)
+                written += len(response.filler)
+        except OSError:
+            pass  # the client hung up (or the server stopped): the end of an endless body
+        finally:
+            response.on_end(written)
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.server.verbose:
             log.info("jobserver.request", method=self.command, path=self.path.split("?")[0], status=code)
@@ -160,8 +186,10 @@ class JobServer:
     """Serves one ``JobStore`` to stations holding one of ``tokens`` (token -> station id)."""
 
     def __init__(self, store: JobStore, host: str = "127.0.0.1", port: int = 0, *,
-                 tokens: Mapping[str, str], poll_after_s: int = 30, verbose: bool = False) -> None:
+                 tokens: Mapping[str, str], poll_after_s: int = 30, verbose: bool = False,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.store = store
+        self._ssl_context = ssl_context  # serve https (its certificate, and client checks if set)
         self.host = host
         self._requested_port = port
         self._api = JobApi(store, tokens, poll_after_s)
@@ -177,6 +205,9 @@ class JobServer:
             self._httpd = server_class((self.host, self._requested_port), self._api, self._verbose)
         except OSError as exc:
             raise JobServerError(f"cannot listen on {self.host}:{self._requested_port}: {exc.strerror}") from None
+        if self._ssl_context is not None:  # the handshake runs in the request's thread, not in accept()
+            self._httpd.socket = self._ssl_context.wrap_socket(self._httpd.socket, server_side=True,
+                                                               do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="jobserver",
                                         daemon=True)
         self._thread.start()
@@ -203,14 +234,15 @@ class JobServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def set_throttle(self, status: int, retry_after_s: int, count: int) -> None:
         """Answer the next ``count`` protocol requests (admin excepted) with ``status``."""
         self._api.throttle.set(status, retry_after_s, count)
 
     def set_payload_fault(self, kind: str, count: int, *, cut_at: int = 1024, stall_s: float = 1.0) -> None:
-        """Misbehave on the next ``count`` payload downloads: ignore-range, truncate or stall."""
+        """Misbehave on the next ``count`` payload downloads (``faults.PAYLOAD_FAULTS``, e.g. stall, endless)."""
         self._api.payload_faults.set(kind, count, cut_at=cut_at, stall_s=stall_s)
 
     def payload_requests(self) -> list[dict]:

@@ -203,7 +203,7 @@ def test_retry_after_from_a_throttled_server_is_the_wait(tmp_path):
 
     try:
         served.server.set_throttle(429, 42, 1)
-        station.fetcher._sleep = sleep
+        station.fetcher._loop.sleep = sleep
         station.fetcher.run()
         assert waits[0] == 42
         backoff = waits[1:]

@@ -1,0 +1,177 @@
+"""Benchmarks of the real daemon process: footprint, scrape latency, start-up at scale."""
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import urllib3
+
+from tests.e2e.harness import StationHarness
+
+
+def add_process_benches(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser("footprint")
+    f.add_argument("--jobs", type=int, default=1000)
+    f.add_argument("--idle-seconds", type=float, default=60.0)
+    f.set_defaults(runner=footprint)
+    s = sub.add_parser("scrape")
+    s.add_argument("--jobs", type=int, default=300)
+    s.add_argument("--scrapers", type=int, default=10)
+    s.add_argument("--print-ms", type=int, default=50)
+    s.set_defaults(runner=scrape)
+    c = sub.add_parser("scale")
+    c.add_argument("--jobs", type=int, default=100_000)
+    c.set_defaults(runner=scale)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _proc(pid: int) -> tuple[int, float]:
+    """(RSS bytes, CPU seconds) of a process, from /proc."""
+    rss = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) * 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return rss, (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _daemon_station(jobs: int, print_ms: int = 0) -> StationHarness:
+    root = Path(tempfile.mkdtemp(prefix="ktp-bench-"))
+    harness = StationHarness(root, print_ms=print_ms)
+    text = harness.config_path.read_text().replace(f"&png={harness.cards_dir}", "")
+    harness.config_path.write_text(text)
+    return harness
+
+
+def footprint(args: argparse.Namespace) -> dict:
+    harness = _daemon_station(args.jobs)
+    try:
+        job_ids = []
+        harness.start_daemon()
+        for start in range(0, args.jobs, 200):
+            job_ids += harness.issue(min(200, args.jobs - start))
+        harness.wait_reported(job_ids, timeout=args.jobs * 1.0 + 120)
+        time.sleep(2)
+        pid = harness.process.pid
+        rss, cpu_before = _proc(pid)
+        time.sleep(args.idle_seconds)
+        rss_idle, cpu_after = _proc(pid)
+        harness.stop_daemon()
+    finally:
+        harness.close()
+    return {"bench": "footprint", "cards": len(job_ids), "rss_mb_after_cards": round(rss / 2**20, 1),
+            "rss_mb_after_idle": round(rss_idle / 2**20, 1), "idle_seconds": args.idle_seconds,
+            "idle_cpu_percent_of_a_core": round(100 * (cpu_after - cpu_before) / args.idle_seconds, 3)}
+
+
+def scrape(args: argparse.Namespace) -> dict:
+    harness = _daemon_station(args.jobs, args.print_ms)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    series = 0
+    try:
+        job_ids = harness.issue(args.jobs)
+        harness.start_daemon()
+        done = threading.Event()
+        url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
+
+        def scraper() -> None:
+            nonlocal series
+            http = urllib3.PoolManager(retries=False)
+            while not done.is_set():
+                started = time.perf_counter()
+                body = http.request("GET", url, timeout=10).data
+                with lock:
+                    latencies.append(time.perf_counter() - started)
+                    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+                time.sleep(0.05)
+
+        threads = [threading.Thread(target=scraper) for _ in range(args.scrapers)]
+        for t in threads:
+            t.start()
+        try:
+            harness.wait_reported(job_ids, timeout=args.jobs * (args.print_ms / 1000 + 1) + 120)
+        finally:
+            done.set()
+            for t in threads:
+                t.join(30)
+        harness.stop_daemon()
+    finally:
+        harness.close()
+    return {"bench": "scrape", "scrapers": args.scrapers, "scrapes": len(latencies), "series": series,
+            "latency_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
+            "latency_ms_p99": round(_percentile(latencies, 0.99) * 1000, 2)}
+
+
+def _fill_journal(path: Path, jobs: int) -> None:
+    """Write ``jobs`` reported jobs straight into a journal made by the agent's own schema."""
+    from agent.journal import Journal
+
+    Journal(path).close()
+    db = sqlite3.connect(path)
+    now = time.time()
+    rows = ((str(uuid.uuid4()), 1000 + i, "reported", "printed", b"{}", b"s", 30000, "00" * 32,
+             "2030-01-01T00:00:00+00:00", i, 5 * i, f"04{i:012x}", 1, None, now, now,
+             "2026-11-22T00:00:00Z") for i in range(jobs))
+    db.executemany("INSERT INTO jobs (job_id, seq, state, outcome, manifest, signature, payload_size,"
+                   " payload_sha256, expires_at, cards_before, panels_before, blank_serial, attempts, reason,"
+                   " received_at, updated_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    db.commit()
+    db.close()
+
+
+def _per_job_cost(path: Path, samples: int = 200) -> float:
+    """Milliseconds for one job's whole journal life: receive .. reported."""
+    from agent.journal import JobState, Journal
+
+    journal = Journal(path)
+    started = time.perf_counter()
+    for n in range(samples):
+        job = f"bench-{uuid.uuid4()}"
+        journal.receive(job, b"{}", b"s")
+        journal.mark_verified(job, 10_000_000 + n + int(time.time() * 1000) % 1_000_000 * 1000, 1,
+                              "00" * 32, "2030-01-01T00:00:00+00:00")
+        journal.mark_downloaded(job)
+        journal.jobs_in(JobState.DOWNLOADED, limit=3)
+        journal.record_intent(job, 1, 1)
+        journal.record_blank(job, "04aa")
+        journal.finish(job, JobState.PRINTED, "3319-05")
+        journal.pending_reports()
+        journal.mark_reported(job)
+        journal.counts_by_state()
+    seconds = time.perf_counter() - started
+    journal.close()
+    return seconds * 1000 / samples
+
+
+def scale(args: argparse.Namespace) -> dict:
+    results = {}
+    for jobs in (1_000, args.jobs):
+        harness = _daemon_station(0)
+        try:
+            path = harness.state / "journal.sqlite3"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _fill_journal(path, jobs)
+            started = time.perf_counter()
+            harness.start_daemon()  # returns once /metrics answers: journal checked, workers running
+            start_s = time.perf_counter() - started
+            harness.stop_daemon()
+            results[jobs] = {"start_s": round(start_s, 3), "per_job_ms": round(_per_job_cost(path), 3)}
+        finally:
+            harness.close()
+    small, large = results[1_000], results[args.jobs]
+    return {"bench": "scale", "jobs": args.jobs, "start_s": large["start_s"],
+            "start_s_at_1000": small["start_s"], "per_job_ms": large["per_job_ms"],
+            "per_job_ms_at_1000": small["per_job_ms"],
+            "per_job_ratio": round(large["per_job_ms"] / small["per_job_ms"], 2)}
