@@ -20,4 +20,10 @@ class Spool:
             (self.directory / f"{job_id}{suffix}").unlink(missing_ok=True)
 
     def bytes_held(self) -> int:
-        return sum(p.stat().st_size for p in self.directory.glob("*.payload"))
+        total = 0
+        for path in self.directory.glob("*.payload"):
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                pass  # deleted by the reporter between the listing and the stat
+        return total

@@ -79,7 +79,7 @@ def one_kill(station: StationHarness, rng: random.Random, audit: Audit) -> None:
             station.kill_daemon()  # the point was not reached in time: a plain kill instead
     else:
         station.start_daemon(wait=rng.random() < 0.5)
-        time.sleep(rng.uniform(0.0, 1.0))
+        time.sleep(rng.uniform(0.0, 2.0))
         station.kill_daemon()
     audit.kills += 1
     if not integrity_ok(station):
@@ -139,7 +139,8 @@ def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int) -> Audi
     rng = random.Random(seed)
     audit = Audit()
     started = time.monotonic()
-    station = StationHarness(root, print_ms=print_ms)
+    # A feeder and a ribbon that last the whole run: an empty feeder holds the queue, rightly.
+    station = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000")
     try:
         job_ids: list[str] = []
         per_batch = 8  # keep a few jobs waiting, so every named point is soon reached
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--kills", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--print-ms", type=int, default=100)
+    parser.add_argument("--print-ms", type=int, default=50)
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args(argv)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="ktp-torture-"))

@@ -127,3 +127,22 @@ def test_blank_stock_is_loaded_minus_consumed_and_forecasts_days(tmp_path):
     assert left == 93
     assert per_day == pytest.approx(1.0)
     journal.close()
+
+
+def test_spool_size_ignores_a_payload_deleted_while_counting(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from agent.spool import Spool
+
+    spool = Spool(tmp_path)
+    (tmp_path / "a.payload").write_bytes(b"x" * 10)
+    (tmp_path / "b.payload").write_bytes(b"y" * 5)
+    real_glob = Path.glob
+
+    def glob_then_delete(self, pattern):
+        found = list(real_glob(self, pattern))
+        (tmp_path / "a.payload").unlink()  # the reporter removes one meanwhile
+        return found
+
+    monkeypatch.setattr(Path, "glob", glob_then_delete)
+    assert spool.bytes_held() == 5
