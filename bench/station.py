@@ -142,7 +142,8 @@ def throughput(args: argparse.Namespace) -> dict:
         deadline = time.monotonic() + 300
         while station.journal.counts_by_state()[_downloaded()] < args.jobs and time.monotonic() < deadline:
             time.sleep(0.1)
-        _profile_threads(station, *profiles)
+        if args.profile:
+            _profile_threads(station, *profiles)
         started = time.perf_counter()
         gate.set()
         wait_printed(station, args.jobs, timeout=600)
@@ -150,11 +151,14 @@ def throughput(args: argparse.Namespace) -> dict:
     finally:
         station.stop()
         harness.close()
-    stats = pstats.Stats(profiles[0])
-    stats.add(profiles[1])
-    return {"bench": "throughput", "cards": args.jobs, "seconds": round(seconds, 3),
-            "cards_per_s": round(args.jobs / seconds, 1),
-            "cpu_ms_per_card_by_stage": _by_stage(stats, args.jobs)}
+    if args.profile:
+        stats = pstats.Stats(profiles[0])
+        stats.add(profiles[1])
+    result = {"bench": "throughput", "cards": args.jobs, "seconds": round(seconds, 3),
+              "cards_per_s": round(args.jobs / seconds, 1), "profiled": args.profile}
+    if args.profile:
+        result["cpu_ms_per_card_by_stage"] = _by_stage(stats, args.jobs)
+    return result
 
 
 def _downloaded():
@@ -220,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("--print-ms", type=int, default=200)
     t = sub.add_parser("throughput")
     t.add_argument("--jobs", type=int, default=300)
+    t.add_argument("--profile", action="store_true", help="split CPU by stage (cProfile slows the run)")
     from bench.station_process import add_process_benches
 
     add_process_benches(sub)

@@ -146,3 +146,18 @@ def test_spool_size_ignores_a_payload_deleted_while_counting(tmp_path, monkeypat
 
     monkeypatch.setattr(Path, "glob", glob_then_delete)
     assert spool.bytes_held() == 5
+
+
+def test_state_counts_kept_by_triggers_match_the_rows(journal):
+    for n in range(5):
+        received(journal, f"j{n}", seq=n)
+    journal.record_intent("j0", 0)
+    journal.finish("j0", JobState.PRINTED, STATION)
+    journal.mark_reported("j0")
+    journal.record_intent("j1", 1)
+    journal.release_intent("j1")
+    journal.receive("r", b"{}", b"s")
+    counted = journal.counts_by_state()
+    actual = dict(journal._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+    assert {s.value: n for s, n in counted.items() if n} == actual
+    assert counted[JobState.DOWNLOADED] == 4 and counted[JobState.REPORTED] == 1

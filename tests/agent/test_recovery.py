@@ -97,6 +97,7 @@ def test_schema_1_journal_is_migrated_in_place(tmp_path):
     journal = Journal(path)
     record = journal.get("old")
     assert record.state is JobState.DOWNLOADED and record.panels_before is None
+    assert journal.counts_by_state()[JobState.DOWNLOADED] == 1  # counts carried over by the migration
     journal.record_intent("old", 3, 9)
     assert journal.get("old").panels_before == 9
     assert journal._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
