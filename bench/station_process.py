@@ -48,7 +48,7 @@ def _proc(pid: int) -> tuple[int, float]:
 
 def _daemon_station(jobs: int, print_ms: int = 0) -> StationHarness:
     root = Path(tempfile.mkdtemp(prefix="ktp-bench-"))
-    harness = StationHarness(root, print_ms=print_ms)
+    harness = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000")
     text = harness.config_path.read_text().replace(f"&png={harness.cards_dir}", "")
     harness.config_path.write_text(text)
     return harness
