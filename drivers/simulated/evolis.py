@@ -103,6 +103,7 @@ class SimulatedEvolis:
             "Scs": self._clear_status, "St": self._test_card,
         }
         self._persist_if_given(feeder_cards=feeder_cards, ribbon_remaining=ribbon_prints)
+        self._settle_printouts()
 
     # -- the device --------------------------------------------------------
 
@@ -250,18 +251,35 @@ class SimulatedEvolis:
         time.sleep(self._print_seconds)
         self._state.panels_printed += len(panels)
         self._state.ribbon_remaining -= 1
-        self._write_printout(panels)
-        return self._eject()
+        pending = self._write_printout(panels)
+        result = self._eject()  # saves the state: from here on the card is printed
+        if pending is not None:
+            os.replace(pending, pending.with_name(pending.name.removeprefix(".pending-")))
+        return result
 
-    def _write_printout(self, panels: list[tuple[str, int, bytes]]) -> None:
+    def _write_printout(self, panels: list[tuple[str, int, bytes]]) -> Path | None:
+        """Write the printout as a pending PNG; it becomes the card's PNG once the print is saved."""
         if self._png_dir is None:
-            return
+            return None
         uid = (self._state.card_uid or b"").hex()
-        path = self._png_dir / f"card-{self._state.card_number or 0:06d}-{uid}.png"
+        path = self._png_dir / f".pending-card-{self._state.card_number or 0:06d}-{uid}.png"
         out = io.BytesIO()
         panels_to_image(panels).save(out, "PNG", compress_level=1)
         self._png_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, out.getvalue())
+        return path
+
+    def _settle_printouts(self) -> None:
+        """After a crash: a pending printout whose print was saved is kept, any other dropped."""
+        if self._png_dir is None or not self._png_dir.exists():
+            return
+        for pending in self._png_dir.glob(".pending-card-*.png"):
+            number = int(pending.name.split("-")[2])
+            printed = not (self._state.holds_card and self._state.card_number == number)
+            if printed and number <= self._state.cards_inserted:
+                os.replace(pending, pending.with_name(pending.name.removeprefix(".pending-")))
+            else:
+                pending.unlink()
 
     # -- card movement -----------------------------------------------------
 
