@@ -156,8 +156,9 @@ def test_sync_prefetches_with_a_progress_bar_through_the_daemon_and_without_it(m
     station.issue(3)
     done = cli(station, "sync", "--lang", "en", timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Downloading jobs [" in done.stdout and "3/3" in done.stdout
-    assert "Done: 3 new jobs downloaded; 3 ready to print offline." in done.stdout
+    assert "Downloading jobs [" in done.stdout
+    # The daemon polls on its own too, so some or all of the 3 may be in before sync asks.
+    assert re.search(r"Done: [0-3] new jobs? downloaded; 3 ready to print offline\.", done.stdout), done.stdout
     assert station.stop_daemon() == 0
 
     station.issue(2)
