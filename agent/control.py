@@ -29,6 +29,7 @@ from typing import Any, Callable
 import structlog
 
 from drivers.errors import DriverError, ProtocolError, TransportError
+from drivers.jsonlines import read_line
 
 from .errors import AgentError
 
@@ -242,7 +243,7 @@ class ControlClient:
                 except (FileNotFoundError, ConnectionRefusedError):
                     raise DaemonNotRunningError(f"no daemon listens on {self.path}") from None
                 sock.sendall(json.dumps({"op": op, **args}).encode() + b"\n")
-                raw = _read_line(sock)
+                raw = read_line(sock, MAX_REPLY, "the daemon")
         except socket.timeout:
             raise ControlError(f"{self.path}: the daemon did not answer {op!r} in time") from None
         except OSError as exc:
@@ -256,15 +257,3 @@ class ControlClient:
         if not reply.pop("ok", False):
             raise ControlError(f"the daemon refused {op!r}: {reply.get('error', 'no reason given')}")
         return reply
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the daemon closed the connection without a reply")
-        data += chunk
-        if len(data) > MAX_REPLY:
-            raise ConnectionError("the daemon's reply is too long")
-    return bytes(data)

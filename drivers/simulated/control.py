@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..jsonlines import read_line
 from .bench import SimBench
 from .faults import WIRE_FAULTS, FaultyLink
 
@@ -282,7 +283,7 @@ def send_control(address: str, message: dict[str, Any], timeout: float = 5.0) ->
             sock.settimeout(timeout)
             sock.connect(addr)
             sock.sendall(json.dumps(message).encode() + b"\n")
-            reply = _read_line(sock)
+            reply = read_line(sock, MAX_LINE, "the simulator")
     except OSError as exc:
         raise ControlError(f"control channel {address}: {exc}") from None
     try:
@@ -292,15 +293,3 @@ def send_control(address: str, message: dict[str, Any], timeout: float = 5.0) ->
     if not isinstance(doc, dict):
         raise ControlError(f"control channel {address}: the reply is not a JSON object")
     return doc
-
-
-def _read_line(sock: socket.socket) -> bytes:
-    data = bytearray()
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("the simulator closed the control connection without a reply")
-        data += chunk
-        if len(data) > MAX_LINE:
-            raise ConnectionError("control reply too long")
-    return bytes(data)
