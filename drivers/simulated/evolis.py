@@ -104,6 +104,7 @@ class SimulatedEvolis:
         }
         self._persist_if_given(feeder_cards=feeder_cards, ribbon_remaining=ribbon_prints)
         self._settle_printouts()
+        self._settle_contactless_station()
 
     # -- the device --------------------------------------------------------
 
@@ -280,6 +281,19 @@ class SimulatedEvolis:
                 os.replace(pending, pending.with_name(pending.name.removeprefix(".pending-")))
             else:
                 pending.unlink()
+
+    def _settle_contactless_station(self) -> None:
+        """After a crash: the reader sees the card the saved state holds at the station.
+
+        The state is saved before the shared station file is written, so a
+        power cut between the two left a card at the station that the reader
+        could not see.
+        """
+        state = self._state
+        if state.position is CardPosition.CONTACTLESS and state.card_uid is not None:
+            self._bench.place_card(state.card_uid)
+        else:
+            self._bench.remove_card()
 
     # -- card movement -----------------------------------------------------
 

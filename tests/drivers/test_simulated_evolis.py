@@ -117,6 +117,21 @@ def test_counters_and_supplies_survive_a_restart(tmp_path):
     assert again.feed(command("Rco;c")) == ack("1")
 
 
+def test_a_cut_between_state_and_station_file_leaves_the_card_visible(tmp_path):
+    ack_mode(SimulatedEvolis(tmp_path)).feed(command("Sic"))
+    SimBench(tmp_path).remove_card()  # the cut came after the state save, before the station file
+    SimulatedEvolis(tmp_path)
+    assert SimBench(tmp_path).card_at_station() == (blank_chip_uid("EVSIM0001", 1), True)
+
+
+def test_a_restart_clears_a_station_file_for_a_card_that_left(tmp_path):
+    printer = ack_mode(SimulatedEvolis(tmp_path))
+    printer.feed(command("Sic") + command("Ser"))
+    SimBench(tmp_path).place_card(b"\x04\x01\x02\x03\x04\x05\x06")  # a stale file from before a cut
+    SimulatedEvolis(tmp_path)
+    assert SimBench(tmp_path).card_at_station() is None
+
+
 def test_supplies_given_to_the_constructor_override_the_state_file(tmp_path):
     ack_mode(SimulatedEvolis(tmp_path, feeder_cards=5)).feed(command("Sic"))
     printer = SimulatedEvolis(tmp_path, feeder_cards=0)
