@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import JournalError
+from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-SCHEMA_VERSION = 4
 
 
 class JobState(Enum):
@@ -52,72 +52,6 @@ _ALLOWED: dict[JobState, tuple[JobState, ...]] = {
     JobState.REPORTED: (),
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id TEXT PRIMARY KEY,
-    seq INTEGER,                 -- set once the signature verified, NULL before
-    state TEXT NOT NULL,
-    outcome TEXT,
-    manifest BLOB NOT NULL,
-    signature BLOB NOT NULL,
-    payload_size INTEGER,
-    payload_sha256 TEXT,
-    expires_at TEXT,
-    cards_before INTEGER,        -- printer card counter recorded with the intent
-    panels_before INTEGER,       -- printer panel counter recorded with the intent (schema 2)
-    blank_serial TEXT,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    reason TEXT,
-    received_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs(seq) WHERE seq IS NOT NULL;
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
-CREATE TABLE IF NOT EXISTS state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS stock (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    blanks INTEGER NOT NULL,     -- blanks loaded into the feeder (a count from the delivery note)
-    note TEXT
-);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    tries INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE sent_at IS NULL;
-"""
-
-#: _MIGRATIONS[n] takes a journal from schema n to n + 1, inside one transaction.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    0: (),
-    1: ("ALTER TABLE jobs ADD COLUMN panels_before INTEGER",),
-    2: (),  # schema 3 adds the stock ledger, created with the schema
-    3: ("CREATE TABLE IF NOT EXISTS state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL)",
-        "INSERT INTO state_counts SELECT state, COUNT(*) FROM jobs GROUP BY state"),
-}
-
-#: Jobs per state, kept by triggers in the same transaction as each change, so that
-#: reading the queue costs the same with 100 jobs as with 100,000.
-_COUNT_TRIGGERS = (
-    """CREATE TRIGGER IF NOT EXISTS count_insert AFTER INSERT ON jobs BEGIN
-        INSERT INTO state_counts VALUES (NEW.state, 1)
-            ON CONFLICT(state) DO UPDATE SET n = n + 1; END""",
-    """CREATE TRIGGER IF NOT EXISTS count_update AFTER UPDATE OF state ON jobs
-        WHEN OLD.state IS NOT NEW.state BEGIN
-        UPDATE state_counts SET n = n - 1 WHERE state = OLD.state;
-        INSERT INTO state_counts VALUES (NEW.state, 1)
-            ON CONFLICT(state) DO UPDATE SET n = n + 1; END""",
-    """CREATE TRIGGER IF NOT EXISTS count_delete AFTER DELETE ON jobs BEGIN
-        UPDATE state_counts SET n = n - 1 WHERE state = OLD.state; END""",
-)
-
-
 @dataclass(frozen=True)
 class JobRecord:
     job_id: str
@@ -143,7 +77,12 @@ class PendingReport:
 
 
 class Journal:
-    """The station's durable record. Thread-safe: one connection, one lock."""
+    """The station's durable record. Thread-safe: one writer connection and its lock.
+
+    Gauges and pages read through a second, read-only connection with a lock
+    of its own: under WAL a reader sees the last commit and never waits for
+    a writer's fsync, so a scrape is not held up by a card being journalled.
+    """
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = Path(path)
@@ -157,8 +96,12 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._read_db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._read_db.execute("PRAGMA busy_timeout=5000")
+            self._read_db.execute("PRAGMA query_only=ON")
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
+        self._read_lock = threading.Lock()
 
     def _migrate(self) -> None:
         with self._lock:
@@ -173,12 +116,12 @@ class Journal:
             has_jobs = db.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone()
             if has_jobs:
                 for step in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step]:
+                    for statement in MIGRATIONS[step]:
                         db.execute(statement)
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            for trigger in _COUNT_TRIGGERS:
+            for trigger in COUNT_TRIGGERS:
                 db.execute(trigger)
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
@@ -193,7 +136,14 @@ class Journal:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        with self._read_lock:
+            yield self._read_db
+
     def close(self) -> None:
+        with self._read_lock:
+            self._read_db.close()
         with self._lock:
             self._db.close()
 
@@ -307,8 +257,8 @@ class Journal:
         return _record(row) if row else None
 
     def counts_by_state(self) -> dict[JobState, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, n FROM state_counts").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT state, n FROM state_counts").fetchall()
         counts = {s: 0 for s in JobState}
         counts.update({JobState(state): n for state, n in rows})
         return counts
@@ -330,18 +280,15 @@ class Journal:
 
     def blank_stock(self, window_days: float = 7.0) -> tuple[int | None, float]:
         """(blanks left, blanks consumed per day over the window); None when never counted."""
-        with self._lock:
-            first, loaded = self._db.execute("SELECT MIN(at), SUM(blanks) FROM stock").fetchone()
-            if first is None:
+        with self._reading() as db:
+            loaded = db.execute("SELECT SUM(blanks) FROM stock").fetchone()[0]
+            if loaded is None:
                 return None, 0.0
-            consumed = self._consumed_since(first)
-            recent = self._consumed_since(self._clock() - window_days * 86400)
-        return loaded - consumed, recent / window_days
-
-    def _consumed_since(self, since: float) -> int:
-        return self._db.execute(
-            "SELECT COUNT(*) FROM jobs WHERE outcome IN ('printed', 'spoiled') AND cards_before IS NOT NULL"
-            " AND finished_at >= ?", (_rfc3339(since),)).fetchone()[0]
+            row = db.execute("SELECT n FROM tallies WHERE name='blanks_consumed'").fetchone()
+            since = _rfc3339(self._clock() - window_days * 86400)
+            recent = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {CONSUMED} AND finished_at >= ?",
+                                (since,)).fetchone()[0]
+        return loaded - (row[0] if row else 0), recent / window_days
 
     # -- outbox --------------------------------------------------------------
     def pending_reports(self, limit: int = 50) -> list[PendingReport]:
@@ -352,8 +299,8 @@ class Journal:
         return [PendingReport(job_id, json.loads(body)) for job_id, body in rows]
 
     def outbox_depth(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        with self._reading() as db:
+            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
 
     def mark_reported(self, job_id: str) -> None:
         with self._tx() as db:

@@ -116,7 +116,9 @@ class CardRenderer:
         _paste_photo(color, payload.photo)
         if payload.signature is not None:
             _paste_signature(black, payload.signature)
-        return CardFace(color=color, black=black, overlay=True)
+        # Only the photo box differs from the shared background: drivers may reuse its encoding.
+        return CardFace(color=color, black=black, overlay=True,
+                        color_base=self._background, color_changed=layout.PHOTO_BOX)
 
     # --- static parts -------------------------------------------------------
 

@@ -34,11 +34,19 @@ class CardFace:
     background, printed with the Y, M, C panels. ``black`` is mode "L" of the
     same size: 0 where sharp black resin (text, signature) goes, 255 elsewhere;
     it is printed with the K panel. ``overlay`` asks for the protective O panel.
+
+    ``color_base`` and ``color_changed`` are an optional promise that lets a
+    driver reuse work across cards: ``color`` equals ``color_base`` (an image
+    shared by many faces and never changed) everywhere outside the box
+    ``color_changed`` = (left, top, right, bottom). A face that does not make
+    the promise leaves both None.
     """
 
     color: Image.Image
     black: Image.Image
     overlay: bool = True
+    color_base: Image.Image | None = None
+    color_changed: tuple[int, int, int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,17 @@ Project choices (the public sources leave these open):
 
 Everything runs as Pillow C operations (point, split, merge, tobytes,
 frombytes, ImageChops); there are no per-pixel Python loops.
+
+Most of a card's colour is a background every card shares. A face that
+promises so (``CardFace.color_base`` and ``color_changed``) is encoded by
+:class:`PanelEncoder` from the base's planes, kept between cards, with only
+the changed box encoded anew and copied in line by line: the bytes are the
+same as a full encoding, at a fraction of the work.
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 from PIL import Image, ImageChops
@@ -48,6 +56,7 @@ _PADDING = bytes(PLANE_SIZE - PLANE_BYTES)
 _TO_PANEL = Image.Transpose.ROTATE_90
 _TO_FACE = Image.Transpose.ROTATE_270
 _COLOUR_BITS = 5
+_FULL_PLANE = b"\xff" * PLANE_BYTES + _PADDING  # the overlay: every dot
 
 # Look-up tables for Image.point; tuples so nothing module-level is mutable.
 _INK_BIT_LUTS = tuple(
@@ -72,16 +81,44 @@ def panel_size(levels: int) -> int:
 
 def face_to_panels(face: CardFace, ribbon: str) -> list[tuple[str, int, bytes]]:
     """The ``(panel, levels, data)`` downloads that print ``face`` on ``ribbon``."""
-    names = RIBBON_PANELS.get(ribbon.lower())
-    if names is None:
-        raise ValueError(f"ribbon type {ribbon!r} is not supported (known: {', '.join(RIBBON_PANELS)})")
-    panels: list[tuple[str, int, bytes]] = []
-    if "y" in names:
-        panels.extend(_colour_panels(face.color))
-    panels.append(("k", MONO_LEVELS, _black_panel(face.black)))
-    if face.overlay and "o" in names:
-        panels.append(("o", MONO_LEVELS, _full_plane()))
-    return panels
+    return _panels(face, ribbon, lambda: _colour_panels(face.color))
+
+
+class PanelEncoder:
+    """``face_to_panels`` that keeps the colour planes of shared base images between cards.
+
+    Safe to use from several threads; holds at most ``bases`` base images.
+    """
+
+    def __init__(self, bases: int = 2) -> None:
+        self._capacity = bases
+        self._bases: OrderedDict[int, tuple[Image.Image, dict[str, bytes]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, face: CardFace, ribbon: str) -> list[tuple[str, int, bytes]]:
+        if face.color_base is None or face.color_changed is None or self._capacity <= 0:
+            return face_to_panels(face, ribbon)
+        return _panels(face, ribbon, lambda: self._colour_from_base(face))
+
+    def _colour_from_base(self, face: CardFace) -> list[tuple[str, int, bytes]]:
+        assert face.color_base is not None and face.color_changed is not None
+        base = self._base_planes(face.color_base)
+        patch, changed = _changed_planes(_checked(face.color, "RGB", "colour"), face.color_changed)
+        return [(name, COLOUR_LEVELS, _splice(base[name], changed[name], patch))
+                for name in ("y", "m", "c")]
+
+    def _base_planes(self, base: Image.Image) -> dict[str, bytes]:
+        with self._lock:
+            held = self._bases.get(id(base))
+            if held is not None and held[0] is base:
+                self._bases.move_to_end(id(base))
+                return held[1]
+        planes = dict((name, data) for name, _, data in _colour_panels(base))
+        with self._lock:
+            self._bases[id(base)] = (base, planes)  # holding the image keeps its id unique
+            while len(self._bases) > self._capacity:
+                self._bases.popitem(last=False)
+        return planes
 
 
 def panels_to_image(panels: Iterable[tuple[str, int, bytes]]) -> Image.Image:
@@ -110,6 +147,59 @@ def _checked(image: Image.Image, mode: str, what: str) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
+def _panels(face: CardFace, ribbon: str, colour) -> list[tuple[str, int, bytes]]:
+    names = RIBBON_PANELS.get(ribbon.lower())
+    if names is None:
+        raise ValueError(f"ribbon type {ribbon!r} is not supported (known: {', '.join(RIBBON_PANELS)})")
+    panels: list[tuple[str, int, bytes]] = []
+    if "y" in names:
+        panels.extend(colour())
+    panels.append(("k", MONO_LEVELS, _black_panel(face.black)))
+    if face.overlay and "o" in names:
+        panels.append(("o", MONO_LEVELS, _FULL_PLANE))
+    return panels
+
+
+def _changed_planes(color: Image.Image, box: tuple[int, int, int, int]) -> tuple["_Patch", dict[str, bytes]]:
+    """The ink planes of the panel rectangle that holds ``box``, widened to whole bytes.
+
+    Per colour, five planes packed ``patch.width`` bytes a line, most
+    significant first, unpadded.
+    """
+    left, top, right, bottom = box
+    if not (0 <= left < right <= CARD_WIDTH and 0 <= top < bottom <= CARD_HEIGHT):
+        raise ValueError(f"changed box {box} is not inside the {CARD_WIDTH}x{CARD_HEIGHT} card")
+    # The face's y is the panel's dot column; its x runs backwards along the panel's lines.
+    col0, col1 = top // 8 * 8, -(-bottom // 8) * 8
+    red, green, blue = color.crop((left, col0, right, col1)).transpose(_TO_PANEL).split()
+    planes = {name: _ink_planes(channel, padded=False)
+              for name, channel in (("y", blue), ("m", green), ("c", red))}
+    return _Patch(line=CARD_WIDTH - right, lines=right - left, byte=col0 // 8, width=(col1 - col0) // 8), planes
+
+
+class _Patch:
+    """Where a changed rectangle sits in a plane: first line, line count, first byte, bytes a line."""
+
+    __slots__ = ("line", "lines", "byte", "width")
+
+    def __init__(self, line: int, lines: int, byte: int, width: int) -> None:
+        self.line, self.lines, self.byte, self.width = line, lines, byte, width
+
+
+def _splice(base: bytes, changed: bytes, patch: _Patch) -> bytes:
+    """``base`` (padded planes of a whole panel) with each plane of ``changed`` copied in at ``patch``."""
+    out = bytearray(base)
+    source = memoryview(changed)
+    read = 0
+    for plane in range(len(base) // PLANE_SIZE):
+        into = plane * PLANE_SIZE + patch.line * LINE_BYTES + patch.byte
+        for _ in range(patch.lines):
+            out[into:into + patch.width] = source[read:read + patch.width]
+            into += LINE_BYTES
+            read += patch.width
+    return bytes(out)
+
+
 def _colour_panels(color: Image.Image) -> list[tuple[str, int, bytes]]:
     red, green, blue = _checked(color, "RGB", "colour").transpose(_TO_PANEL).split()
     return [
@@ -118,12 +208,13 @@ def _colour_panels(color: Image.Image) -> list[tuple[str, int, bytes]]:
     ]
 
 
-def _ink_planes(channel: Image.Image) -> bytes:
-    """Five padded bit planes of ink, most significant first, from a light channel."""
+def _ink_planes(channel: Image.Image, padded: bool = True) -> bytes:
+    """Five bit planes of ink, most significant first, from a light channel."""
     planes = []
     for bit in reversed(range(_COLOUR_BITS)):
         planes.append(channel.point(_INK_BIT_LUTS[bit], "1").tobytes())
-        planes.append(_PADDING)
+        if padded:
+            planes.append(_PADDING)
     return b"".join(planes)
 
 
@@ -132,8 +223,6 @@ def _black_panel(black: Image.Image) -> bytes:
     return plane.tobytes() + _PADDING
 
 
-def _full_plane() -> bytes:
-    return b"\xff" * PLANE_BYTES + _PADDING
 
 
 def _plane_image(data: bytes, index: int) -> Image.Image:

@@ -25,7 +25,7 @@ import time
 from ..errors import DeviceFaultError, ProtocolError, Severity, StateReason, TransportTimeoutError
 from ..interfaces import CardFace, CardPosition, PrinterIdentity, PrinterStatus
 from ..transport import Transport
-from .panels import RIBBON_PANELS, face_to_panels
+from .panels import RIBBON_PANELS, PanelEncoder
 from .protocol import (
     EvolisReplyError, Reply, ReplyKind, ReplyParser, encode_command, encode_download,
 )
@@ -78,6 +78,7 @@ class EvolisPrinter:
         self._reply_timeout = reply_timeout
         self._print_timeout = print_timeout
         self._ribbon_low_threshold = ribbon_low_threshold
+        self._panels = PanelEncoder()
         self._feeder_fault: StateReason | None = None
         self._ribbon_seen = ""   # Rr's last answer, lower case; read by prepare() on other threads
         self._input_suspect = True
@@ -141,7 +142,7 @@ class EvolisPrinter:
         """Encode ``front`` into panels for the ribbon last seen. Pure CPU, no device I/O:
         safe to call from any thread while this printer prints another card."""
         ribbon = self._ribbon_seen if self._ribbon_seen in RIBBON_PANELS else "ymcko"
-        return EvolisPrintJob(ribbon, tuple(face_to_panels(front, ribbon)), front)
+        return EvolisPrintJob(ribbon, tuple(self._panels.encode(front, ribbon)), front)
 
     def print_card(self, front: "CardFace | EvolisPrintJob") -> None:
         ribbon = self._command("Rr").lower()
@@ -152,7 +153,7 @@ class EvolisPrinter:
             panels = front.panels
         else:
             face = front.face if isinstance(front, EvolisPrintJob) else front
-            panels = face_to_panels(face, ribbon)
+            panels = self._panels.encode(face, ribbon)
         self._command("Pr", ribbon)
         self._command("Ss")
         self._command("Sr")

@@ -129,6 +129,48 @@ def test_blank_stock_is_loaded_minus_consumed_and_forecasts_days(tmp_path):
     journal.close()
 
 
+def _consume(journal, job, seq, outcome=JobState.PRINTED):
+    received(journal, job, seq=seq)
+    journal.record_intent(job, cards_before=seq)
+    journal.finish(job, outcome, STATION)
+
+
+def test_blank_stock_counts_only_blanks_consumed_after_the_first_load(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    _consume(journal, "before", 1)
+    journal.load_blanks(10)
+    _consume(journal, "after", 2, JobState.SPOILED)
+    received(journal, "doubt", seq=3)
+    journal.record_intent("doubt", cards_before=3)
+    journal.mark_in_doubt("doubt", "card left the printer")
+    assert journal.blank_stock()[0] == 9
+    journal.resolve_in_doubt("doubt", JobState.PRINTED, STATION)
+    assert journal.blank_stock()[0] == 8
+    journal.close()
+
+
+def test_schema_4_journal_gets_its_consumed_tally_from_its_history(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path, clock=lambda: 1_000_000.0)
+    _consume(journal, "before", 1)
+    journal.close()
+    db = sqlite3.connect(path)  # back to schema 4: no tally, and the ledger with history
+    db.executescript("""DROP TRIGGER tally_consumed; DROP TABLE tallies;
+        UPDATE meta SET value='4' WHERE key='schema_version';
+        INSERT INTO stock (at, blanks) VALUES (1000000.0, 50);
+        UPDATE jobs SET finished_at='1970-01-12T13:46:40Z';""")  # finished at the load's second
+    db.execute("INSERT INTO jobs (job_id, state, outcome, manifest, signature, cards_before, received_at,"
+               " updated_at, finished_at) VALUES ('older', 'reported', 'printed', x'7b7d', x'00', 0, 1, 1,"
+               " '1970-01-01T00:00:01Z')")
+    db.commit()
+    db.close()
+    journal = Journal(path, clock=lambda: 1_000_000.0)
+    assert journal.blank_stock()[0] == 49
+    _consume(journal, "new", 2)
+    assert journal.blank_stock()[0] == 48
+    journal.close()
+
+
 def test_spool_size_ignores_a_payload_deleted_while_counting(tmp_path, monkeypatch):
     from pathlib import Path
 

@@ -10,6 +10,7 @@ from drivers.evolis.panels import (
     PANEL_WIDTH,
     PLANE_BYTES,
     PLANE_SIZE,
+    PanelEncoder,
     face_to_panels,
     panel_size,
     panels_to_image,
@@ -126,3 +127,55 @@ def test_unknown_ribbon_is_refused():
 def test_panels_to_image_refuses_truncated_panel():
     with pytest.raises(ValueError):
         panels_to_image([("k", 2, bytes(10))])
+
+
+# -- the changed-box promise --------------------------------------------------
+
+def _promised_face(base: Image.Image, box: tuple[int, int, int, int], fill: tuple[int, int, int]) -> CardFace:
+    color = base.copy()
+    ImageDraw.Draw(color).rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=fill)
+    color.putpixel((box[0], box[3] - 1), (0, 0, 0))  # a dot at the box's corner
+    black = Image.new("L", (CARD_WIDTH, CARD_HEIGHT), 255)
+    return CardFace(color=color, black=black, color_base=base, color_changed=box)
+
+
+def _gradient_base() -> Image.Image:
+    base = Image.linear_gradient("L").resize((CARD_WIDTH, CARD_HEIGHT)).convert("RGB")
+    ImageDraw.Draw(base).line((0, 0, CARD_WIDTH, CARD_HEIGHT), fill=(10, 200, 90), width=7)
+    return base
+
+
+@pytest.mark.parametrize("box", [
+    (772, 150, 992, 443),           # the e-KTP photo box
+    (0, 0, 1, 1),                   # one dot in a corner
+    (3, 5, 1016, 648),              # to the far edges, unaligned start
+    (500, 7, 509, 9),               # inside one byte of the column
+])
+def test_encoder_with_a_changed_box_gives_the_bytes_of_a_full_encoding(box):
+    base = _gradient_base()
+    face = _promised_face(base, box, (200, 30, 60))
+    encoder = PanelEncoder()
+    assert encoder.encode(face, "ymcko") == face_to_panels(face, "ymcko")
+    again = _promised_face(base, box, (0, 120, 255))  # the base's planes now come from the cache
+    assert encoder.encode(again, "ymcko") == face_to_panels(again, "ymcko")
+
+
+def test_encoder_holds_a_bounded_number_of_bases_and_tells_them_apart():
+    encoder = PanelEncoder(bases=1)
+    first, second = _gradient_base(), Image.new("RGB", (CARD_WIDTH, CARD_HEIGHT), (9, 9, 9))
+    box = (100, 100, 200, 200)
+    for base in (first, second, first):
+        face = _promised_face(base, box, (1, 2, 3))
+        assert encoder.encode(face, "ymcko") == face_to_panels(face, "ymcko")
+
+
+def test_encoder_refuses_a_changed_box_outside_the_card():
+    face = _promised_face(_gradient_base(), (10, 10, 20, 20), (0, 0, 0))
+    bad = CardFace(color=face.color, black=face.black, color_base=face.color_base, color_changed=(10, 10, 2000, 20))
+    with pytest.raises(ValueError, match="not inside"):
+        PanelEncoder().encode(bad, "ymcko")
+
+
+def test_ko_ribbon_ignores_the_colour_promise():
+    face = _promised_face(_gradient_base(), (10, 10, 20, 20), (0, 0, 0))
+    assert [name for name, _, _ in PanelEncoder().encode(face, "ko")] == ["k", "o"]
