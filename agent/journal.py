@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterator
+from types import MappingProxyType
+from typing import Callable, Iterator, Mapping
 
 from .errors import JournalError
 from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -51,6 +52,20 @@ _ALLOWED: dict[JobState, tuple[JobState, ...]] = {
     JobState.EXPIRED: (JobState.REPORTED,),
     JobState.REPORTED: (),
 }
+
+#: The blank-stock forecast's rate is taken over this many past days.
+FORECAST_WINDOW_DAYS = 7.0
+_FORECAST_MAX_AGE_S = 60.0
+
+
+@dataclass(frozen=True)
+class JournalGauges:
+    """What the journal shows at a glance; see ``Journal.gauges``."""
+    counts: Mapping[JobState, int]
+    outbox: int
+    blanks_left: int | None  # None: stock never counted
+    blanks_per_day: float
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -102,6 +117,7 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
         self._read_lock = threading.Lock()
+        self._gauges: tuple[int, float, JournalGauges] | None = None
 
     def _migrate(self) -> None:
         with self._lock:
@@ -256,12 +272,46 @@ class Journal:
             row = self._db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
         return _record(row) if row else None
 
-    def counts_by_state(self) -> dict[JobState, int]:
+    def gauges(self) -> JournalGauges:
+        """Jobs by state, reports waiting and blank stock, read together.
+
+        Kept until any connection (this process's writer, or a technician's
+        command in another process) commits, as SQLite's ``data_version``
+        tells, so a scrape of an idle station costs one pragma, not a query
+        per gauge. The stock forecast depends on the time, so it is read anew
+        at least every ``_FORECAST_MAX_AGE_S``.
+        """
         with self._reading() as db:
-            rows = db.execute("SELECT state, n FROM state_counts").fetchall()
+            version = db.execute("PRAGMA data_version").fetchone()[0]
+            now = self._clock()
+            if self._gauges is not None:
+                seen, read_at, gauges = self._gauges
+                if seen == version and 0 <= now - read_at < _FORECAST_MAX_AGE_S:
+                    return gauges
+            db.execute("BEGIN")
+            try:
+                gauges = self._read_gauges(db, now)
+            finally:
+                db.execute("COMMIT")
+            self._gauges = (version, now, gauges)
+            return gauges
+
+    def _read_gauges(self, db: sqlite3.Connection, now: float) -> JournalGauges:
         counts = {s: 0 for s in JobState}
-        counts.update({JobState(state): n for state, n in rows})
-        return counts
+        counts.update({JobState(state): n for state, n in db.execute("SELECT state, n FROM state_counts")})
+        outbox = db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        loaded = db.execute("SELECT SUM(blanks) FROM stock").fetchone()[0]
+        left, per_day = None, 0.0
+        if loaded is not None:
+            row = db.execute("SELECT n FROM tallies WHERE name='blanks_consumed'").fetchone()
+            since = _rfc3339(now - FORECAST_WINDOW_DAYS * 86400)
+            recent = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {CONSUMED} AND finished_at >= ?",
+                                (since,)).fetchone()[0]
+            left, per_day = loaded - (row[0] if row else 0), recent / FORECAST_WINDOW_DAYS
+        return JournalGauges(MappingProxyType(counts), outbox, left, per_day)
+
+    def counts_by_state(self) -> dict[JobState, int]:
+        return dict(self.gauges().counts)
 
     def outcome_counts(self) -> dict[str, int]:
         """Finished jobs by outcome (printed, spoiled, rejected, expired), reported or not."""
@@ -278,17 +328,10 @@ class Journal:
         with self._tx() as db:
             db.execute("INSERT INTO stock (at, blanks, note) VALUES (?, ?, ?)", (self._clock(), count, note))
 
-    def blank_stock(self, window_days: float = 7.0) -> tuple[int | None, float]:
-        """(blanks left, blanks consumed per day over the window); None when never counted."""
-        with self._reading() as db:
-            loaded = db.execute("SELECT SUM(blanks) FROM stock").fetchone()[0]
-            if loaded is None:
-                return None, 0.0
-            row = db.execute("SELECT n FROM tallies WHERE name='blanks_consumed'").fetchone()
-            since = _rfc3339(self._clock() - window_days * 86400)
-            recent = db.execute(f"SELECT COUNT(*) FROM jobs WHERE {CONSUMED} AND finished_at >= ?",
-                                (since,)).fetchone()[0]
-        return loaded - (row[0] if row else 0), recent / window_days
+    def blank_stock(self) -> tuple[int | None, float]:
+        """(blanks left, blanks consumed per day over the forecast window); None when never counted."""
+        gauges = self.gauges()
+        return gauges.blanks_left, gauges.blanks_per_day
 
     # -- outbox --------------------------------------------------------------
     def pending_reports(self, limit: int = 50) -> list[PendingReport]:
@@ -299,8 +342,7 @@ class Journal:
         return [PendingReport(job_id, json.loads(body)) for job_id, body in rows]
 
     def outbox_depth(self) -> int:
-        with self._reading() as db:
-            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+        return self.gauges().outbox
 
     def mark_reported(self, job_id: str) -> None:
         with self._tx() as db:

@@ -64,8 +64,7 @@ class Station:
         token = load_token(access.token_file)
         self.journal = open_checked(state)
         self.metrics = StationMetrics(config.station.id)
-        self.metrics.watch_journal(self.journal.counts_by_state, self.journal.outbox_depth,
-                                   self.journal.blank_stock)
+        self.metrics.watch_journal(self.journal.gauges)
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         self.link = ServerLink(access.url, config.station.id, token, access.ca_file,

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import sqlite3
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
 
-import urllib3
 
-from tests.e2e.harness import StationHarness
+from tests.e2e.harness import REPO, StationHarness
 
 
 def add_process_benches(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +25,9 @@ def add_process_benches(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--jobs", type=int, default=300)
     s.add_argument("--scrapers", type=int, default=10)
     s.add_argument("--print-ms", type=int, default=50)
+    s.add_argument("--devices", choices=("process", "in-daemon"), default="process",
+                   help="simulated printer and reader in processes of their own (as real devices are "
+                        "outside the agent), or inside the daemon")
     s.set_defaults(runner=scrape)
     c = sub.add_parser("scale")
     c.add_argument("--jobs", type=int, default=100_000)
@@ -46,12 +50,13 @@ def _proc(pid: int) -> tuple[int, float]:
     return rss, (int(fields[11]) + int(fields[12])) / ticks
 
 
-def _daemon_station(jobs: int, print_ms: int = 0) -> StationHarness:
+def _daemon_station(jobs: int, print_ms: int = 0, devices: str = "in-daemon") -> StationHarness:
+    """A station whose printer never runs out; its devices simulated in the daemon or in processes of their own."""
     root = Path(tempfile.mkdtemp(prefix="ktp-bench-"))
-    harness = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000")
-    text = harness.config_path.read_text().replace(f"&png={harness.cards_dir}", "")
-    harness.config_path.write_text(text)
-    return harness
+    if devices == "process":
+        return StationHarness(root, print_ms=print_ms, printouts=False,
+                              standalone=["--cards", "1000000", "--ribbon", "1000000"])
+    return StationHarness(root, print_ms=print_ms, printouts=False, extra_printer="&cards=1000000&ribbon=1000000")
 
 
 def footprint(args: argparse.Namespace) -> dict:
@@ -76,42 +81,29 @@ def footprint(args: argparse.Namespace) -> dict:
 
 
 def scrape(args: argparse.Namespace) -> dict:
-    harness = _daemon_station(args.jobs, args.print_ms)
-    latencies: list[float] = []
-    lock = threading.Lock()
-    series = 0
+    harness = _daemon_station(args.jobs, args.print_ms, args.devices)
     try:
         job_ids = harness.issue(args.jobs)
         harness.start_daemon()
-        done = threading.Event()
         url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
-
-        def scraper() -> None:
-            nonlocal series
-            http = urllib3.PoolManager(retries=False)
-            while not done.is_set():
-                started = time.perf_counter()
-                body = http.request("GET", url, timeout=10).data
-                with lock:
-                    latencies.append(time.perf_counter() - started)
-                    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-                time.sleep(0.05)
-
-        threads = [threading.Thread(target=scraper) for _ in range(args.scrapers)]
-        for t in threads:
-            t.start()
+        scrapers = subprocess.Popen(
+            [sys.executable, "-m", "bench.scrapers", url, "--scrapers", str(args.scrapers), "--pause", "0.05",
+             "--max-seconds", str(args.jobs * (args.print_ms / 1000 + 1) + 120)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
         try:
             harness.wait_reported(job_ids, timeout=args.jobs * (args.print_ms / 1000 + 1) + 120)
         finally:
-            done.set()
-            for t in threads:
-                t.join(30)
+            out, _ = scrapers.communicate(b"", timeout=60)
         harness.stop_daemon()
     finally:
         harness.close()
-    return {"bench": "scrape", "scrapers": args.scrapers, "scrapes": len(latencies), "series": series,
+    seen = json.loads(out)
+    latencies = seen["latencies"]
+    return {"bench": "scrape", "devices": args.devices, "print_ms": args.print_ms, "scrapers": args.scrapers,
+            "scrapes": len(latencies), "failures": seen["failures"], "series": seen["series"],
             "latency_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
-            "latency_ms_p99": round(_percentile(latencies, 0.99) * 1000, 2)}
+            "latency_ms_p99": round(_percentile(latencies, 0.99) * 1000, 2),
+            "latency_ms_max": round(max(latencies) * 1000, 2)}
 
 
 def _fill_journal(path: Path, jobs: int) -> None:

@@ -203,3 +203,28 @@ def test_state_counts_kept_by_triggers_match_the_rows(journal):
     actual = dict(journal._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
     assert {s.value: n for s, n in counted.items() if n} == actual
     assert counted[JobState.DOWNLOADED] == 4 and counted[JobState.REPORTED] == 1
+
+
+def test_gauges_follow_commits_from_this_writer_and_from_another_process(tmp_path):
+    clock = [1_000_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", clock=lambda: clock[0])
+    first = journal.gauges()
+    assert journal.gauges() is first  # nothing committed: the same reading
+    received(journal, "a", seq=1)
+    assert journal.gauges().counts[JobState.DOWNLOADED] == 1
+    technician = Journal(tmp_path / "j.sqlite3", clock=lambda: clock[0])  # e.g. `ktp-agent blanks load`
+    technician.load_blanks(25)
+    technician.close()
+    assert journal.blank_stock() == (25, 0.0)
+    journal.close()
+
+
+def test_stock_forecast_is_read_anew_as_time_passes_without_commits(tmp_path):
+    clock = [1_000_000.0]
+    journal = Journal(tmp_path / "j.sqlite3", clock=lambda: clock[0])
+    journal.load_blanks(10)
+    _consume(journal, "a", 1)
+    assert journal.blank_stock() == (9, pytest.approx(1 / 7))
+    clock[0] += 8 * 86400  # a week and a day with nothing printed
+    assert journal.blank_stock() == (9, 0.0)
+    journal.close()

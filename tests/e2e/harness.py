@@ -73,7 +73,8 @@ class SimulatorProcess:
 
 class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
-                 standalone: list[str] | None = None, reader_args: list[str] | None = None) -> None:
+                 standalone: list[str] | None = None, reader_args: list[str] | None = None,
+                 printouts: bool = True) -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
         self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=1)
@@ -83,13 +84,14 @@ class StationHarness:
         self.config_path = root / "agent.toml"
         self.log_path = root / "daemon.log"
         self.simulators: list[SimulatorProcess] = []
-        printer_uri = (f"sim://printer?state={root / 'sim'}&png={self.cards_dir}&print_ms={print_ms}"
+        png = ["--png", str(self.cards_dir)] if printouts else []
+        png_query = f"&png={self.cards_dir}" if printouts else ""
+        printer_uri = (f"sim://printer?state={root / 'sim'}{png_query}&print_ms={print_ms}"
                        f"&link={link}{extra_printer}")
         reader_uri = f"sim://reader?state={root / 'sim'}&link={link}"
         if standalone is not None:
             self.printer_sim = SimulatorProcess("printer", root / "sim", root / "printer-link",
-                                                ["--png", str(self.cards_dir), "--print-ms", str(print_ms),
-                                                 *standalone])
+                                                [*png, "--print-ms", str(print_ms), *standalone])
             self.reader_sim = SimulatorProcess("reader", root / "sim", root / "reader-link", reader_args or [])
             self.simulators = [self.printer_sim, self.reader_sim]
             printer_uri, reader_uri = self.printer_sim.uri, self.reader_sim.uri
