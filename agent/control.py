@@ -190,7 +190,7 @@ class ControlServer:
             raise ControlError(f"{self.path}: cannot serve the control socket: {exc.strerror}") from None
         server.handlers = self._handlers  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="control", daemon=True)
         self._thread.start()
         return self

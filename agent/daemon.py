@@ -82,7 +82,7 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
     tick = notifier.watchdog_usec / 2e6 if notifier.watchdog_usec else 1.0
     stopped_by = "signal"
     try:
-        while not stop.wait(min(tick, 0.5)):
+        while not stop.wait(min(tick, 1.0 if until_cards is None else 0.5)):
             if not station.healthy():
                 # A worker died of something unforeseen: exit so the service manager restarts us;
                 # the journal holds every job's state.
@@ -90,8 +90,7 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
                 stopped_by = "worker-died"
                 break
             notifier.notify("WATCHDOG=1")
-            done = sum(station.journal.outcome_counts().values()) - sum(base.values())
-            if until_cards is not None and done >= until_cards and _finished(station):
+            if until_cards is not None and _done(station, base) >= until_cards and _finished(station):
                 stopped_by = "cards"
                 break
     finally:
@@ -110,6 +109,10 @@ def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
+
+
+def _done(station: Station, base: dict[str, int]) -> int:
+    return sum(station.journal.outcome_counts().values()) - sum(base.values())
 
 
 def _finished(station: Station) -> bool:

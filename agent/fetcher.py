@@ -88,11 +88,12 @@ class Fetcher:
 
     def _poll(self) -> None:
         started = time.monotonic()
-        result = self.link.poll(self.journal.cursor(), self.config.server.poll_limit)
+        cursor = self.journal.cursor()
+        result = self.link.poll(cursor, self.config.server.poll_limit)
         self.metrics.last_contact.set_to_current_time()
         self._contact_at = self._clock()
         new = self.intake.accept_all(result.entries, datetime.now(timezone.utc))
-        if result.next_cursor:
+        if result.next_cursor and result.next_cursor != cursor:  # an idle poll writes nothing
             self.journal.set_cursor(result.next_cursor)
         self.metrics.stage_seconds.labels("poll").observe(time.monotonic() - started)
         full_page = len(result.entries) >= self.config.server.poll_limit

@@ -28,6 +28,9 @@ from .spool import Spool
 
 log = structlog.get_logger("ktp.preparer")
 
+#: With nothing to prepare the thread sleeps until told a job is ready; this is only a safety net.
+IDLE_RECHECK_S = 30.0
+
 
 @dataclass(frozen=True)
 class PreparedCard:
@@ -56,10 +59,23 @@ class CardPreparer:
         self._ready: deque[PreparedCard] = deque()
         self._claimed: set[str] = set()          # prepared, queued or with the worker
         self._cond = threading.Condition()
+        self._interrupted = False
+        self._changes = 0                        # bumped on every change a waiter may care about
+
+    def _changed(self) -> None:
+        """Wake every waiter; call with ``self._cond`` held."""
+        self._changes += 1
+        self._cond.notify_all()
 
     def job_ready(self) -> None:
         with self._cond:
-            self._cond.notify_all()
+            self._changed()
+
+    def interrupt(self) -> None:
+        """Make a waiting ``take`` return at once (empty-handed) so its caller can do something else."""
+        with self._cond:
+            self._interrupted = True
+            self._changed()
 
     def take(self, timeout: float) -> PreparedCard | None:
         """The next prepared card, waiting at most ``timeout`` seconds."""
@@ -67,30 +83,34 @@ class CardPreparer:
         with self._cond:
             while not self._ready:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stop.is_set():
+                if remaining <= 0 or self._stop.is_set() or self._interrupted:
+                    self._interrupted = False
                     return None
                 self._cond.wait(remaining)
             card = self._ready.popleft()
-            self._cond.notify_all()
+            self._changed()
             return card
 
     def done(self, job_id: str) -> None:
         """The worker is finished with this job: it has an outcome or went back to the journal."""
         with self._cond:
             self._claimed.discard(job_id)
-            self._cond.notify_all()
+            self._changed()
 
     def run(self) -> None:
         while not self._stop.is_set():
+            with self._cond:
+                seen = self._changes
             job = self._next_job()
             if job is None:
-                with self._cond:
-                    self._cond.wait(0.5)
+                with self._cond:  # sleep unless something changed since we looked
+                    if self._changes == seen and not self._stop.is_set():
+                        self._cond.wait(IDLE_RECHECK_S)
                 continue
             card = self._prepare(job)
             with self._cond:
                 self._ready.append(card)
-                self._cond.notify_all()
+                self._changed()
         with self._cond:
             self._ready.clear()  # drop every prepared face with the thread
 

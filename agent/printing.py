@@ -32,6 +32,8 @@ log = structlog.get_logger("ktp.printing")
 
 #: How long a fault that needs a person (empty feeder, open cover) holds the queue between checks.
 HOLD_RECHECK_S = 2.0
+#: With no card to print, the printer's status (and its metrics) is read this often.
+IDLE_STATUS_S = 5.0
 CHIP_READ_TIMEOUT_S = 2.0
 #: Reasons no sensor reports: only trying again tells whether they cleared (a failed try
 #: moves no blank, and holds the queue for HOLD_RECHECK_S before the next).
@@ -100,6 +102,7 @@ class PrintWorker:
         except queue.Full:
             raise DeviceRequestError("the printer is busy with other requests; try again") from None
         self._wake.set()
+        self.preparer.interrupt()  # the worker may be waiting for a card
         return request.wait(timeout)
 
     def _serve_requests(self) -> None:
@@ -161,7 +164,7 @@ class PrintWorker:
             log.info("queue.held", reasons=[str(r) for r in blocking])
             self._pause(HOLD_RECHECK_S)
             return
-        card = self._current or self.preparer.take(timeout=1.0)
+        card = self._current or self.preparer.take(timeout=IDLE_STATUS_S)
         if card is None:
             return
         self._current = card

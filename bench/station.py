@@ -2,8 +2,8 @@
 
     python -m bench.station utilization --jobs 500 --print-ms 200
     python -m bench.station throughput --jobs 300
-    python -m bench.station footprint --jobs 1000 --idle-seconds 60
-    python -m bench.station scrape --jobs 300 --scrapers 10
+    python -m bench.station footprint --jobs 1000 --idle-seconds 60 [--poll-after-s 30]
+    python -m bench.station scrape --jobs 150 --scrapers 10 [--client prometheus|python]
     python -m bench.station scale --jobs 100000
 
 Each prints one JSON object. The station runs in this process (utilization,

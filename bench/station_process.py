@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sqlite3
@@ -20,6 +21,11 @@ def add_process_benches(sub: argparse._SubParsersAction) -> None:
     f = sub.add_parser("footprint")
     f.add_argument("--jobs", type=int, default=1000)
     f.add_argument("--idle-seconds", type=float, default=60.0)
+    f.add_argument("--poll-after-s", type=float, default=30.0,
+                   help="the poll interval the job server asks for (the protocol's example is 30 s)")
+    f.add_argument("--devices", choices=("process", "in-daemon"), default="process",
+                   help="simulated printer and reader in processes of their own (only the agent is "
+                        "measured, as on a station with real devices), or inside the daemon")
     f.set_defaults(runner=footprint)
     s = sub.add_parser("scrape")
     s.add_argument("--jobs", type=int, default=300)
@@ -28,6 +34,9 @@ def add_process_benches(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--devices", choices=("process", "in-daemon"), default="process",
                    help="simulated printer and reader in processes of their own (as real devices are "
                         "outside the agent), or inside the daemon")
+    s.add_argument("--client", choices=("prometheus", "python"), default="prometheus",
+                   help="scrape with urllib3 threads in a process of their own, or with a real Prometheus "
+                        "server (one scrape job per scraper) and read its scrape_duration_seconds")
     s.set_defaults(runner=scrape)
     c = sub.add_parser("scale")
     c.add_argument("--jobs", type=int, default=100_000)
@@ -50,22 +59,24 @@ def _proc(pid: int) -> tuple[int, float]:
     return rss, (int(fields[11]) + int(fields[12])) / ticks
 
 
-def _daemon_station(jobs: int, print_ms: int = 0, devices: str = "in-daemon") -> StationHarness:
+def _daemon_station(jobs: int, print_ms: int = 0, devices: str = "in-daemon",
+                    poll_after_s: float = 1) -> StationHarness:
     """A station whose printer never runs out; its devices simulated in the daemon or in processes of their own."""
     root = Path(tempfile.mkdtemp(prefix="ktp-bench-"))
     if devices == "process":
-        return StationHarness(root, print_ms=print_ms, printouts=False,
+        return StationHarness(root, print_ms=print_ms, printouts=False, poll_after_s=poll_after_s,
                               standalone=["--cards", "1000000", "--ribbon", "1000000"])
-    return StationHarness(root, print_ms=print_ms, printouts=False, extra_printer="&cards=1000000&ribbon=1000000")
+    return StationHarness(root, print_ms=print_ms, printouts=False, poll_after_s=poll_after_s,
+                          extra_printer="&cards=1000000&ribbon=1000000")
 
 
 def footprint(args: argparse.Namespace) -> dict:
-    harness = _daemon_station(args.jobs)
+    harness = _daemon_station(args.jobs, devices=args.devices, poll_after_s=args.poll_after_s)
     try:
         job_ids = []
-        harness.start_daemon()
         for start in range(0, args.jobs, 200):
             job_ids += harness.issue(min(200, args.jobs - start))
+        harness.start_daemon()
         harness.wait_reported(job_ids, timeout=args.jobs * 1.0 + 120)
         time.sleep(2)
         pid = harness.process.pid
@@ -75,12 +86,15 @@ def footprint(args: argparse.Namespace) -> dict:
         harness.stop_daemon()
     finally:
         harness.close()
-    return {"bench": "footprint", "cards": len(job_ids), "rss_mb_after_cards": round(rss / 2**20, 1),
+    return {"bench": "footprint", "devices": args.devices, "poll_after_s": args.poll_after_s,
+            "cards": len(job_ids), "rss_mb_after_cards": round(rss / 2**20, 1),
             "rss_mb_after_idle": round(rss_idle / 2**20, 1), "idle_seconds": args.idle_seconds,
             "idle_cpu_percent_of_a_core": round(100 * (cpu_after - cpu_before) / args.idle_seconds, 3)}
 
 
 def scrape(args: argparse.Namespace) -> dict:
+    if args.client == "prometheus":
+        return _scrape_by_prometheus(args)
     harness = _daemon_station(args.jobs, args.print_ms, args.devices)
     try:
         job_ids = harness.issue(args.jobs)
@@ -99,11 +113,56 @@ def scrape(args: argparse.Namespace) -> dict:
         harness.close()
     seen = json.loads(out)
     latencies = seen["latencies"]
-    return {"bench": "scrape", "devices": args.devices, "print_ms": args.print_ms, "scrapers": args.scrapers,
+    return {"bench": "scrape", "client": "python", "devices": args.devices, "print_ms": args.print_ms, "scrapers": args.scrapers,
             "scrapes": len(latencies), "failures": seen["failures"], "series": seen["series"],
             "latency_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
             "latency_ms_p99": round(_percentile(latencies, 0.99) * 1000, 2),
             "latency_ms_max": round(max(latencies) * 1000, 2)}
+
+
+#: Each Prometheus scrape job scrapes this often (and gives up after as long).
+PROMETHEUS_INTERVAL = "50ms"
+
+
+def _scrape_by_prometheus(args: argparse.Namespace) -> dict:
+    """A real Prometheus scrapes the daemon with ``--scrapers`` jobs while it prints; its own
+    ``scrape_duration_seconds`` (request sent .. body read and appended) is the latency."""
+    from tests.prometheus.server import PrometheusServer
+
+    if shutil.which("prometheus") is None:
+        raise SystemExit("scrape --client prometheus needs the prometheus binary on PATH "
+                         "(apt-get install prometheus), or use --client python")
+
+    harness = _daemon_station(args.jobs, args.print_ms, args.devices)
+    prometheus = None
+    try:
+        job_ids = harness.issue(args.jobs)
+        harness.start_daemon()
+        target = f"127.0.0.1:{harness.metrics_port}"
+        prometheus = PrometheusServer(
+            harness.root, global_config={"scrape_interval": PROMETHEUS_INTERVAL,
+                                         "scrape_timeout": PROMETHEUS_INTERVAL},
+            scrape_configs=[{"job_name": f"scraper-{n}", "static_configs": [{"targets": [target]}]}
+                            for n in range(args.scrapers)])
+        started = time.monotonic()
+        harness.wait_reported(job_ids, timeout=args.jobs * (args.print_ms / 1000 + 1) + 120)
+        window = f"{int(time.monotonic() - started) + 5}s"
+        durations = [float(v) for series in prometheus.query(f'scrape_duration_seconds{{job=~"scraper-.*"}}[{window}]')
+                     for _, v in series["values"]]
+        failed = sum(float(v) == 0 for series in prometheus.query(f'up{{job=~"scraper-.*"}}[{window}]')
+                     for _, v in series["values"])
+        series = max(float(s["value"][1]) for s in prometheus.query('scrape_samples_scraped{job=~"scraper-.*"}'))
+        harness.stop_daemon()
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        harness.close()
+    return {"bench": "scrape", "client": "prometheus", "devices": args.devices, "print_ms": args.print_ms,
+            "scrapers": args.scrapers, "interval": PROMETHEUS_INTERVAL, "scrapes": len(durations),
+            "failures": int(failed), "series": int(series),
+            "latency_ms_p50": round(_percentile(durations, 0.5) * 1000, 2),
+            "latency_ms_p99": round(_percentile(durations, 0.99) * 1000, 2),
+            "latency_ms_max": round(max(durations) * 1000, 2)}
 
 
 def _fill_journal(path: Path, jobs: int) -> None:

@@ -58,6 +58,8 @@ class _PipeEnd:
                 except queue.Empty:
                     raise TransportTimeoutError(f"no data within {timeout:.3f}s") from None
                 if chunk is None:
+                    if self._closed:
+                        raise DisconnectedError("pipe closed")
                     self._peer_closed = True
                     raise DisconnectedError("peer closed the pipe")
                 self._pending = chunk
@@ -65,9 +67,11 @@ class _PipeEnd:
             return out
 
     def close(self) -> None:
+        """The peer reads end-of-pipe; a read of this end blocked in another thread fails at once."""
         if not self._closed:
             self._closed = True
             self._outbox.put(None)
+            self._inbox.put(None)
 
 
 def pipe_pair() -> tuple[_PipeEnd, _PipeEnd]:

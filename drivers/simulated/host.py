@@ -22,6 +22,10 @@ class SimulatedDevice(Protocol):
         """Consume bytes from the host; return the bytes the device sends back."""
 
 
+#: How long one read waits; ``stop`` closes the link, which ends a waiting read at once.
+IDLE_READ_S = 5.0
+
+
 class SimulatorHost:
     """Pumps bytes between one transport end and a simulated device."""
 
@@ -38,7 +42,7 @@ class SimulatorHost:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                chunk = self._link.read(1 << 20, timeout=0.2)
+                chunk = self._link.read(1 << 20, timeout=IDLE_READ_S)
             except TransportTimeoutError:
                 continue
             except DisconnectedError:

@@ -4,6 +4,7 @@ fetches, give up after the no-progress window, prefetch within its limits."""
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
 
 import pytest
@@ -227,4 +228,23 @@ def test_no_request_is_made_while_the_spool_is_full(tmp_path, served):
         station.fetcher.cycle()
         assert dict(served.bytes) == before
     finally:
+        station.close()
+
+
+def test_a_poll_that_brings_nothing_new_writes_nothing_to_the_journal(tmp_path, served):
+    station = Station(tmp_path, served)
+    watcher = sqlite3.connect(tmp_path / "journal.sqlite3")
+    try:
+        for _ in range(5):
+            station.fetcher.cycle()
+        assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 3
+        polls = lambda: station.metrics.registry.get_sample_value(  # noqa: E731
+            "ktp_stage_duration_seconds_count", {"stage": "poll"})
+        before, polled = watcher.execute("PRAGMA data_version").fetchone()[0], polls()
+        station.fetcher._next_poll = 0  # a poll is due; the server has nothing after our cursor
+        station.fetcher.cycle()
+        assert polls() == polled + 1
+        assert watcher.execute("PRAGMA data_version").fetchone()[0] == before  # no commit: no fsync
+    finally:
+        watcher.close()
         station.close()

@@ -74,10 +74,10 @@ class SimulatorProcess:
 class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
                  standalone: list[str] | None = None, reader_args: list[str] | None = None,
-                 printouts: bool = True) -> None:
+                 printouts: bool = True, poll_after_s: float = 1) -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
-        self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=1)
+        self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=poll_after_s)
         self.state = root / "station"
         self.cards_dir = root / "cards"
         self.metrics_port = free_port()

@@ -1,19 +1,14 @@
 """A real Prometheus server (the Debian package's binary) scrapes the running daemon."""
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from ..e2e.harness import REPO, free_port
+from ..e2e.harness import REPO
 from .conftest import PRINTED
+from .server import PrometheusServer
 
 pytestmark = [
     pytest.mark.e2e,
@@ -24,68 +19,9 @@ RULES = REPO / "prometheus" / "rules" / "ktp-agent.rules.yml"
 DEADLINE_S = 60
 
 
-class PrometheusServer:
-    """`prometheus` on a loopback port, storage and log under ``root``."""
-
-    def __init__(self, root: Path, targets: list[str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = root / "prometheus.log"
-        config = root / "prometheus.yml"
-        # JSON is YAML: no YAML library needed to write the config.
-        config.write_text(json.dumps({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "ktp-agent", "static_configs": [{"targets": targets}]}],
-        }, indent=2))
-        self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={root / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=self._log, stderr=subprocess.STDOUT, cwd=root)
-
-    def get(self, path: str, **params: str) -> dict:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as response:
-            return json.loads(response.read())
-
-    def query(self, promql: str) -> list[dict]:
-        answer = self.get("/api/v1/query", query=promql)
-        assert answer["status"] == "success", answer
-        return answer["data"]["result"]
-
-    def wait_for(self, predicate, what: str, deadline: float):
-        """Poll ``predicate()`` until it returns a true value, before the monotonic ``deadline``."""
-        last = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"prometheus exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                last = predicate()
-                if last:
-                    return last
-            except (urllib.error.URLError, ConnectionError):
-                pass  # not listening yet
-            time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what} (last: {last!r}):\n{self.log()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        self._log.close()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
 def test_prometheus_scrapes_the_daemon_and_counts_its_printed_cards(printed_station, tmp_path):
     deadline = time.monotonic() + DEADLINE_S
-    prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{printed_station.metrics_port}"])
+    prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{printed_station.metrics_port}"], rule_files=[RULES])
     try:
         def printed():
             result = prometheus.query('ktp_cards_total{result="printed"}')
@@ -103,7 +39,7 @@ def test_prometheus_scrapes_the_daemon_and_counts_its_printed_cards(printed_stat
 
 def test_prometheus_loads_the_alert_rules_and_none_fires_on_a_healthy_station(printed_station, tmp_path):
     deadline = time.monotonic() + DEADLINE_S
-    prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{printed_station.metrics_port}"])
+    prometheus = PrometheusServer(tmp_path, [f"127.0.0.1:{printed_station.metrics_port}"], rule_files=[RULES])
     try:
         def evaluated():
             rules = [r for g in prometheus.get("/api/v1/rules")["data"]["groups"] for r in g["rules"]]
