@@ -76,6 +76,11 @@ class Fetcher:
     def wake(self) -> None:
         self._loop.wake()
 
+    def poll_now(self) -> None:
+        """Poll at the next round (at once, if the fetcher is waiting), not at the scheduled time."""
+        self._next_poll = 0.0
+        self._loop.wake()
+
     def run(self) -> None:
         self._loop.run(self.cycle)
 

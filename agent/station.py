@@ -118,8 +118,7 @@ class Station:
 
     def poll_now(self) -> None:
         """`ktp-agent sync`: poll the job server now, not at the next scheduled poll."""
-        self.fetcher._next_poll = 0.0  # the fetcher has no public "poll now" yet; see agent/sync.py
-        self.fetcher.wake()
+        self.fetcher.poll_now()
 
     def stop(self, timeout: float = 30.0) -> None:
         self.stop_event.set()

@@ -163,12 +163,12 @@ def test_no_progress_for_the_give_up_window_rejects_the_job(tmp_path, served):
         first = served.job_ids[0]
         assert station.state(first) == JobState.VERIFIED  # a failure is not a verdict
         station.clock.now += 6 * 86400
-        station.fetcher._next_poll = 0
+        station.fetcher.poll_now()
         with pytest.raises(LinkError):
             station.fetcher.cycle()
         assert station.state(first) == JobState.VERIFIED
         station.clock.now += 2 * 86400
-        station.fetcher._next_poll = 0
+        station.fetcher.poll_now()
         station.fetcher.cycle()
         assert station.state(first) == JobState.REJECTED
         assert station.journal.pending_reports()[0].body["reason"] == "bad-payload"
@@ -223,7 +223,7 @@ def test_no_request_is_made_while_the_spool_is_full(tmp_path, served):
         for _ in range(3):
             station.fetcher.cycle()
         assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 1
-        station.fetcher._next_poll = 0  # a poll is due, but there is no room for what it brings
+        station.fetcher.poll_now()  # a poll is due, but there is no room for what it brings
         before = dict(served.bytes)
         station.fetcher.cycle()
         assert dict(served.bytes) == before
@@ -241,7 +241,7 @@ def test_a_poll_that_brings_nothing_new_writes_nothing_to_the_journal(tmp_path, 
         polls = lambda: station.metrics.registry.get_sample_value(  # noqa: E731
             "ktp_stage_duration_seconds_count", {"stage": "poll"})
         before, polled = watcher.execute("PRAGMA data_version").fetchone()[0], polls()
-        station.fetcher._next_poll = 0  # a poll is due; the server has nothing after our cursor
+        station.fetcher.poll_now()  # the server has nothing after our cursor
         station.fetcher.cycle()
         assert polls() == polled + 1
         assert watcher.execute("PRAGMA data_version").fetchone()[0] == before  # no commit: no fsync
