@@ -71,6 +71,7 @@ class TransferConfig:
     retry_initial_seconds: float = 0.5  # first back-off after a failure that made no progress
     retry_max_seconds: int = 300       # back-off ceiling (also how soon a returning link is noticed)
     fsync_bytes: int = 256 * 1024      # partial bytes are fsynced at least this often
+    parallel_downloads: int = 2        # payloads fetched at once (one fills the link while another recovers)
 
     @property
     def give_up_seconds(self) -> float:
@@ -302,4 +303,9 @@ def _transfer(s: _Section) -> TransferConfig:
         retry_initial_seconds=_number(s, "retry_initial_seconds", d.retry_initial_seconds),
         retry_max_seconds=s.get("retry_max_seconds", int, d.retry_max_seconds, _positive),
         fsync_bytes=s.get("fsync_bytes", int, d.fsync_bytes, _positive),
+        parallel_downloads=s.get("parallel_downloads", int, d.parallel_downloads, _one_to_eight),
     )
+
+
+def _one_to_eight(value: int) -> str | None:
+    return None if 1 <= value <= 8 else "must be from 1 to 8"

@@ -2,6 +2,9 @@
 
 It keeps up to ``spool.prefetch_jobs`` payloads (and ``prefetch_bytes``)
 downloaded, so printing goes on from the spool through a link outage.
+``transfer.parallel_downloads`` workers each fetch one payload at a time, so
+one fills the link while another recovers from a lost packet or waits for its
+first byte; any of them polls when a poll is due.
 
 Retry policy, in the order it applies:
 - a download attempt that broke after adding bytes (a reset, a short body, a
@@ -29,7 +32,7 @@ from .config import Config
 from .errors import LinkError
 from .intake import Intake
 from .linkloop import LinkLoop
-from .journal import JobState, Journal
+from .journal import JobRecord, JobState, Journal
 from .link import ServerLink
 from .manifest import parse_manifest
 from .metrics import StationMetrics
@@ -69,17 +72,29 @@ class Fetcher:
         self._job_ready = job_ready
         self._clock = clock
         t = config.transfer
-        self._loop = LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
+        self._loops = [LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
+                       for _ in range(t.parallel_downloads)]
+        self._loop = self._loops[0]
         self._next_poll = 0.0
         self._contact_at = 0.0  # wall time of the last poll the server answered
+        self._polling = threading.Lock()
+        self._claims = threading.Lock()
+        self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
 
     def wake(self) -> None:
-        self._loop.wake()
+        """Look again now (there may be room in the spool, or a job to fetch)."""
+        for loop in self._loops:
+            loop.wake()
 
     def poll_now(self) -> None:
         """Poll at the next round (at once, if the fetcher is waiting), not at the scheduled time."""
         self._next_poll = 0.0
-        self._loop.wake()
+        self.wake()
+
+    def workers(self) -> list[tuple[str, Callable[[], None]]]:
+        """A thread's name and body for each download in flight."""
+        return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.cycle))
+                                          for n, loop in enumerate(self._loops[1:], start=2)]
 
     def run(self) -> None:
         self._loop.run(self.cycle)
@@ -89,9 +104,20 @@ class Fetcher:
         if time.monotonic() >= self._next_poll and self._spool_has_room():
             self._poll()
         more = self._download_some()
-        return 0.0 if more else max(0.05, min(self._next_poll - time.monotonic(), 5.0))
+        if more:
+            return 0.0
+        # Nothing to fetch now: wait for the next poll; a printed job (room in the spool) wakes us.
+        return max(0.05, min(self._next_poll - time.monotonic(), 5.0)) if self._spool_has_room() else 5.0
 
     def _poll(self) -> None:
+        if not self._polling.acquire(blocking=False):
+            return  # another worker is polling
+        try:
+            self._poll_once()
+        finally:
+            self._polling.release()
+
+    def _poll_once(self) -> None:
         started = time.monotonic()
         cursor = self.journal.cursor()
         result = self.link.poll(cursor, self.config.server.poll_limit)
@@ -105,6 +131,7 @@ class Fetcher:
         self._next_poll = time.monotonic() + (0 if full_page else result.poll_after_s)
         if new:
             log.info("poll.jobs", new=new, cursor_moved=bool(result.next_cursor))
+            self.wake()  # the other workers: there is something to fetch
 
     def _spool_has_room(self) -> bool:
         counts = self.journal.counts_by_state()
@@ -112,17 +139,34 @@ class Fetcher:
         return waiting < self.config.spool.prefetch_jobs
 
     def _download_some(self) -> bool:
-        counts = self.journal.counts_by_state()
-        if counts[JobState.DOWNLOADED] >= self.config.spool.prefetch_jobs:
+        job = self._claim()
+        if job is None:
             return False
-        pending = self.journal.jobs_in(JobState.VERIFIED, limit=1)
-        if not pending:
-            return False
-        held = self.spool.bytes_held()
-        size = pending[0].payload_size or 0
-        if held and held + size > self.config.spool.prefetch_bytes:
-            return False  # an empty spool always takes one job, however large
-        return self._download(pending[0].job_id, pending[0].manifest)
+        try:
+            return self._download(job.job_id, job.manifest)
+        finally:
+            with self._claims:
+                del self._in_flight[job.job_id]
+
+    def _claim(self) -> JobRecord | None:
+        """The next verified job no other worker is fetching, if the spool has room for it."""
+        with self._claims:
+            counts = self.journal.counts_by_state()
+            if counts[JobState.DOWNLOADED] + len(self._in_flight) >= self.config.spool.prefetch_jobs:
+                return None
+            pending = [job for job in self.journal.jobs_in(JobState.VERIFIED, limit=len(self._in_flight) + 1)
+                       if job.job_id not in self._in_flight]
+            if not pending:
+                return None
+            job = pending[0]
+            # What is on disk, plus all of every payload in flight (their partial bytes count twice:
+            # erring on the small side); an empty spool always takes one job, however large.
+            committed = self.spool.bytes_held() + sum(self._in_flight.values())
+            size = job.payload_size or 0
+            if committed and committed + size > self.config.spool.prefetch_bytes:
+                return None
+            self._in_flight[job.job_id] = size
+            return job
 
     def _download(self, job_id: str, raw_manifest: bytes) -> bool:
         """Fetch one payload; True when the job left VERIFIED (or may be tried again at once)."""

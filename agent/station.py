@@ -73,7 +73,7 @@ class Station:
         crash = CrashPoints.from_env()
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
-                                    self.stop_event, open_printer, open_reader, self.reporter.wake, crash)
+                                    self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
@@ -84,11 +84,15 @@ class Station:
                                             auth=load_basic_auth(m.basic_auth_file))
         self.control = ControlServer(socket_path(state), control_handlers(self))
         self._threads = [
-            threading.Thread(target=worker.run, name=name, daemon=True)
-            for name, worker in (("fetcher", self.fetcher), ("printer", self.printing),
-                                 ("preparer", self.printing.preparer),
-                                 ("reporter", self.reporter))
+            threading.Thread(target=run, name=name, daemon=True)
+            for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
+                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run))
         ]
+
+    def _outcome_ready(self) -> None:
+        """A job has its outcome: its report can go, and its payload's place in the spool is free."""
+        self.reporter.wake()
+        self.fetcher.wake()
 
     def start(self) -> None:
         self.intake.resume_received(datetime.now(timezone.utc))

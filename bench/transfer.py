@@ -106,13 +106,13 @@ def verified(out_dir: Path, refs: list[dict], name) -> int:
     return good
 
 
-def run_agent(link, work: Path, refs, stall_s: int, deadline_s: float) -> dict:
+def run_agent(link, work: Path, refs, stall_s: int, deadline_s: float, parallel: int = 1) -> dict:
     refs_file = work / "agent-refs.json"
     refs_file.write_text(json.dumps({"url": f"http://127.0.0.1:{PORT}", "token": "bench", "refs": refs}))
     spool = work / "agent-spool"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     argv = [sys.executable, "-m", "tests.netlink.batch", "fetch", "--refs", str(refs_file), "--spool", str(spool),
-            "--stall-seconds", str(stall_s), "--deadline", str(deadline_s)]
+            "--stall-seconds", str(stall_s), "--deadline", str(deadline_s), "--parallel", str(parallel)]
     out = subprocess.run(link.argv(argv), capture_output=True, cwd=REPO, env=env, timeout=deadline_s + 60)
     if out.returncode != 0:
         raise RuntimeError(out.stderr.decode()[-2000:])
@@ -140,12 +140,12 @@ def run_curl(link, work: Path, refs, stall_s: int, deadline_s: float) -> dict:
             "verified": verified(out_dir, refs, lambda i, r: f"{i:03d}")}
 
 
-def run_aria2(link, work: Path, refs, stall_s: int, deadline_s: float) -> dict:
+def run_aria2(link, work: Path, refs, stall_s: int, deadline_s: float, parallel: int = 1) -> dict:
     out_dir = work / "aria2"
     out_dir.mkdir()
     listing = work / "aria2.list"
     listing.write_text("".join(f"http://127.0.0.1:{PORT}{r['url']}\n  out={i:03d}\n" for i, r in enumerate(refs)))
-    argv = ["aria2c", "-q", "-i", str(listing), "-d", str(out_dir), "-j", "1", "-x", "1", "-s", "1",
+    argv = ["aria2c", "-q", "-i", str(listing), "-d", str(out_dir), "-j", str(parallel), "-x", "1", "-s", "1",
             "--max-tries=0", f"--timeout={stall_s}", "--continue=true", "--file-allocation=none",
             "--auto-file-renaming=false", "--summary-interval=0", "--console-log-level=error"]
     started = time.monotonic()
@@ -173,7 +173,8 @@ def main() -> int:
     parser.add_argument("--drop-one-in", type=int, default=50)
     parser.add_argument("--reset-every-kb", type=float, default=64.0)
     parser.add_argument("--stall-seconds", type=int, default=10)
-    parser.add_argument("--clients", default="agent,curl,aria2")
+    parser.add_argument("--clients", default="agent,curl,aria2",
+                        help="comma-separated; agent:N and aria2:N fetch N payloads at a time")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     reason = unavailable_reason()
@@ -195,14 +196,17 @@ def main() -> int:
                 reset_one_in = max(2, round(args.reset_every_kb * 1024 * acks_per_byte))
                 link.set_reset_one_in(reset_one_in)
                 results = []
-                for name in args.clients.split(","):
+                for spec in args.clients.split(","):
+                    name, _, parallel = spec.partition(":")
                     (work / "nginx" / "access.log").write_text("")
                     subprocess.run(link.argv(["kill", "-USR1", str(nginx.pid)]))  # reopen the log
                     time.sleep(0.2)
                     link.reset_counters()
-                    run_dir = work / name
+                    run_dir = work / spec.replace(":", "-")
                     run_dir.mkdir()
-                    result = runners[name](link, run_dir, refs, args.stall_seconds, deadline)
+                    extra = {"parallel": int(parallel)} if parallel else {}
+                    result = runners[name](link, run_dir, refs, args.stall_seconds, deadline, **extra)
+                    result["client"] = spec
                     counters = link.counters()
                     result.update(served=served_bytes(work / "nginx"), resets=counters["resets"],
                                   drops=counters["drops"])

@@ -67,6 +67,8 @@ def test_example_file_loads():
         (('uri = "serial:///dev/ttyUSB0?baud=115200"', 'uri = "lpt:1"'), "[printer] uri: 'lpt:1' is not a device URI"),
         (('[reader]', '[reeder]'), "[reeder]: unknown section"),
         (('url = "https://jobs.example.go.id"', 'url = "http://10.1.2.3/"'), "plain http is allowed only to loopback"),
+        (('[reader]', '[transfer]\nparallel_downloads = 12\n[reader]'),
+         "[transfer] parallel_downloads: must be from 1 to 8"),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_and_key(tmp_path, change, message):

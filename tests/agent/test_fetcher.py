@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -247,4 +248,75 @@ def test_a_poll_that_brings_nothing_new_writes_nothing_to_the_journal(tmp_path, 
         assert watcher.execute("PRAGMA data_version").fetchone()[0] == before  # no commit: no fsync
     finally:
         watcher.close()
+        station.close()
+
+
+def _state(station: Station, job_id: str) -> JobState | None:
+    record = station.journal.get(job_id)
+    return record.state if record else None
+
+
+def _link_bytes(station: Station, kind: str) -> float:
+    return station.metrics.registry.get_sample_value("ktp_link_bytes_total", {"kind": kind}) or 0.0
+
+
+def _run_workers(station: Station, until, timeout: float = 20.0) -> None:
+    threads = [threading.Thread(target=run, name=name, daemon=True) for name, run in station.fetcher.workers()]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not until() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        station.stop.set()
+        station.fetcher.wake()
+        for t in threads:
+            t.join(10)
+    assert not any(t.is_alive() for t in threads)
+
+
+def test_a_second_worker_fetches_the_next_payload_while_the_first_one_stalls(tmp_path, served):
+    station = Station(tmp_path, served, parallel_downloads=2)
+    first, second, third = served.job_ids
+    seen: list[tuple[JobState, JobState]] = []
+    served.server.set_payload_fault("stall", 1, cut_at=1000, stall_s=3.0)  # the first download only
+
+    def all_downloaded() -> bool:
+        seen.append((_state(station, first), _state(station, second)))
+        return station.journal.counts_by_state()[JobState.DOWNLOADED] == 3
+    try:
+        _run_workers(station, all_downloaded)
+        assert (JobState.VERIFIED, JobState.DOWNLOADED) in seen  # the second arrived during the stall
+        sizes = sum(served.ref(i).size for i in range(3))
+        assert _link_bytes(station, "payload") == sizes  # every payload byte fetched exactly once
+        assert _link_bytes(station, "wasted") == 0
+    finally:
+        station.close()
+
+
+def test_one_worker_fetches_in_turn(tmp_path, served):
+    station = Station(tmp_path, served, parallel_downloads=1)
+    first, second, _ = served.job_ids
+    seen: list[tuple[JobState, JobState]] = []
+    served.server.set_payload_fault("stall", 1, cut_at=1000, stall_s=1.0)
+
+    def all_downloaded() -> bool:
+        seen.append((_state(station, first), _state(station, second)))
+        return station.journal.counts_by_state()[JobState.DOWNLOADED] == 3
+    try:
+        assert [name for name, _ in station.fetcher.workers()] == ["fetcher"]
+        _run_workers(station, all_downloaded)
+        assert (JobState.VERIFIED, JobState.DOWNLOADED) not in seen
+    finally:
+        station.close()
+
+
+def test_workers_in_flight_count_against_the_prefetch_limit(tmp_path, served):
+    station = Station(tmp_path, served, prefetch_jobs=2, parallel_downloads=3)
+    try:
+        _run_workers(station, lambda: station.journal.counts_by_state()[JobState.DOWNLOADED] >= 2, timeout=10)
+        assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 2
+        assert _link_bytes(station, "payload") == served.ref(0).size + served.ref(1).size
+    finally:
         station.close()

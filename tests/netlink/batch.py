@@ -2,10 +2,11 @@
 
 ``serve``: the reference job server with N jobs for one station; writes the
 payload references (url, size, sha256) and the token to a JSON file.
-``fetch``: the agent's download code over a list of references, one payload
-after another, with the Fetcher's policy (``fetch_until_done``: resume at
-once while progress is made; otherwise exponential back-off with jitter;
-Retry-After honoured; corrupt fetches bounded); prints a JSON summary.
+``fetch``: the agent's download code over a list of references, ``--parallel``
+payloads at a time (each worker takes the next in list order), with the
+Fetcher's policy (``fetch_until_done``: resume at once while progress is
+made; otherwise exponential back-off with jitter; Retry-After honoured;
+corrupt fetches bounded); prints a JSON summary.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import json
 import random
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -55,44 +57,72 @@ def fetch(args: argparse.Namespace) -> dict:
     counted: Counter = Counter()
     events: Counter = Counter()
 
+    tally = threading.Lock()
+
     def count(kind: str, n: int) -> None:
-        counted[kind] += n
+        with tally:
+            counted[kind] += n
 
     def broken(exc) -> None:
-        events["broken"] += 1
-        events["stalls"] += int(exc.stalled)
+        with tally:
+            events["broken"] += 1
+            events["stalls"] += int(exc.stalled)
 
     link = ServerLink(doc["url"], STATION, doc.get("token", "none"), count_bytes=count)
     spool = Path(args.spool)
     spool.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.deadline
     started = time.monotonic()
+    lock = threading.Lock()
+    todo = list(enumerate(doc["refs"]))[::-1]
     good = 0
-    for i, raw in enumerate(doc["refs"]):
+
+    def note(event: str) -> None:
+        with tally:
+            events[event] += 1
+
+    def fetch_one(i: int, raw: dict) -> bool:
         ref = PayloadRef(url=raw["url"], size=raw["size"], sha256=raw["sha256"], enc_key=b"")
         failures = 0
         while time.monotonic() < deadline:
             download = PayloadDownload(link, spool, f"job-{i:03d}", ref, stall_seconds=policy.stall_seconds,
-                                       count_bytes=count, on_resume=lambda offset: events.update(["resumes"]))
+                                       count_bytes=count, on_resume=lambda offset: note("resumes"))
             try:
                 path = fetch_until_done(download, lambda: False, broken)
             except PayloadCorruptError as exc:
-                events["corrupt"] += 1
+                note("corrupt")
                 if exc.fetches >= policy.max_corrupt_fetches:
-                    break
+                    return False
                 continue
             except RetryLaterError as exc:
                 time.sleep(exc.retry_after)
                 continue
             except LinkError:
                 failures += 1
-                events["backoffs"] += 1
+                note("backoffs")
                 wait = min(policy.retry_max_seconds, policy.retry_initial_seconds * 2 ** (failures - 1))
                 time.sleep(wait + random.uniform(0, policy.retry_initial_seconds))
                 continue
-            good += hashlib.sha256(path.read_bytes()).hexdigest() == ref.sha256
-            break
-    summary = {"client": "agent", "seconds": time.monotonic() - started, "payloads": len(doc["refs"]),
+            return hashlib.sha256(path.read_bytes()).hexdigest() == ref.sha256
+        return False
+
+    def worker() -> None:
+        nonlocal good
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i, raw = todo.pop()
+            ok = fetch_one(i, raw)
+            with lock:
+                good += ok
+
+    workers = [threading.Thread(target=worker) for _ in range(args.parallel)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    summary = {"client": "agent", "parallel": args.parallel, "seconds": time.monotonic() - started, "payloads": len(doc["refs"]),
                "verified": good, "payload_bytes": sum(r["size"] for r in doc["refs"]),
                "bytes": dict(counted), **{k: events[k] for k in ("resumes", "broken", "stalls", "backoffs",
                                                                    "corrupt")}}
@@ -112,6 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--spool", required=True)
     f.add_argument("--stall-seconds", type=int, default=10)
     f.add_argument("--deadline", type=float, default=60.0, help="give up the batch after this many seconds")
+    f.add_argument("--parallel", type=int, default=1, help="payloads in flight at once")
     args = parser.parse_args(argv)
     if args.command == "serve":
         serve(args)
