@@ -80,11 +80,18 @@ class Fetcher:
         self._polling = threading.Lock()
         self._claims = threading.Lock()
         self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
+        self._waiting_for_room = False
 
     def wake(self) -> None:
         """Look again now (there may be room in the spool, or a job to fetch)."""
         for loop in self._loops:
             loop.wake()
+
+    def room_freed(self) -> None:
+        """A job has left the spool: wake the workers if they wait for room (cheap otherwise)."""
+        if self._waiting_for_room:
+            self._waiting_for_room = False
+            self.wake()
 
     def poll_now(self) -> None:
         """Poll at the next round (at once, if the fetcher is waiting), not at the scheduled time."""
@@ -106,8 +113,10 @@ class Fetcher:
         more = self._download_some()
         if more:
             return 0.0
-        # Nothing to fetch now: wait for the next poll; a printed job (room in the spool) wakes us.
-        return max(0.05, min(self._next_poll - time.monotonic(), 5.0)) if self._spool_has_room() else 5.0
+        if self._spool_has_room():  # nothing to fetch yet: wait for the next poll
+            return max(0.05, min(self._next_poll - time.monotonic(), 5.0))
+        self._waiting_for_room = True  # the spool is full: a job that leaves it wakes us (room_freed)
+        return 5.0
 
     def _poll(self) -> None:
         if not self._polling.acquire(blocking=False):

@@ -92,7 +92,7 @@ class Station:
     def _outcome_ready(self) -> None:
         """A job has its outcome: its report can go, and its payload's place in the spool is free."""
         self.reporter.wake()
-        self.fetcher.wake()
+        self.fetcher.room_freed()
 
     def start(self) -> None:
         self.intake.resume_received(datetime.now(timezone.utc))

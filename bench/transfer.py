@@ -10,9 +10,12 @@ reset-free calibration batch). nginx serves the payload files with ranges and
 ETags inside the namespace. The same batch is then fetched, one after the
 other on the same link, by:
 
-- ``agent``: PayloadDownload with the Fetcher's policy (tests/netlink/batch.py),
+- ``agent:2``: PayloadDownload with the Fetcher's policy (tests/netlink/batch.py),
+  two payloads in flight as the Fetcher's default ``parallel_downloads``;
+  ``agent``: one at a time,
 - ``curl``: ``curl --continue-at - --retry 5`` per file, re-run in a loop until it succeeds,
-- ``aria2``: ``aria2c -i list`` (one download at a time, one connection, unlimited tries).
+- ``aria2``: ``aria2c -i list`` (one download at a time, one connection, unlimited tries);
+  ``aria2:2``: two at a time.
 
 Reported per client: batch seconds against the physical limit (payload bits /
 rate), payload verified, the agent's wasted-bytes ratio (received then
@@ -173,7 +176,7 @@ def main() -> int:
     parser.add_argument("--drop-one-in", type=int, default=50)
     parser.add_argument("--reset-every-kb", type=float, default=64.0)
     parser.add_argument("--stall-seconds", type=int, default=10)
-    parser.add_argument("--clients", default="agent,curl,aria2",
+    parser.add_argument("--clients", default="agent:2,agent,curl,aria2,aria2:2",
                         help="comma-separated; agent:N and aria2:N fetch N payloads at a time")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()

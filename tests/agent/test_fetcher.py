@@ -320,3 +320,28 @@ def test_workers_in_flight_count_against_the_prefetch_limit(tmp_path, served):
         assert _link_bytes(station, "payload") == served.ref(0).size + served.ref(1).size
     finally:
         station.close()
+
+
+def test_a_full_spool_waits_for_room_and_a_job_leaving_it_wakes_the_worker_at_once(tmp_path, served):
+    station = Station(tmp_path, served, prefetch_jobs=1, parallel_downloads=1)
+    first, second, _ = served.job_ids
+    thread = threading.Thread(target=station.fetcher.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while _state(station, first) is not JobState.DOWNLOADED and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the worker has seen the full spool and sleeps (5 s unless woken)
+        assert _state(station, second) is JobState.VERIFIED
+        station.journal.record_intent(first, 0, 0)
+        station.journal.finish(first, JobState.PRINTED, STATION)
+        woken = time.monotonic()
+        station.fetcher.room_freed()
+        while _state(station, second) is not JobState.DOWNLOADED and time.monotonic() < woken + 10:
+            time.sleep(0.02)
+        assert time.monotonic() - woken < 2.5, "the worker slept its full recheck instead of being woken"
+    finally:
+        station.stop.set()
+        station.fetcher.wake()
+        thread.join(10)
+        station.close()
