@@ -4,7 +4,7 @@ It keeps up to ``spool.prefetch_jobs`` payloads (and ``prefetch_bytes``)
 downloaded, so printing goes on from the spool through a link outage.
 ``transfer.parallel_downloads`` workers each fetch one payload at a time, so
 one fills the link while another recovers from a lost packet or waits for its
-first byte; any of them polls when a poll is due.
+first byte; the first also polls, and wakes the others when a poll brings jobs.
 
 Retry policy, in the order it applies:
 - a download attempt that broke after adding bytes (a reset, a short body, a
@@ -43,6 +43,8 @@ log = structlog.get_logger("ktp.fetcher")
 
 #: Attempts resumed at once, without back-off, within one download round.
 QUICK_RESUMES = 64
+#: A download-only worker with nothing to fetch sleeps until woken; this is only a safety net.
+IDLE_RECHECK_S = 30.0
 
 
 def fetch_until_done(download: PayloadDownload, should_stop: Callable[[], bool],
@@ -77,7 +79,6 @@ class Fetcher:
         self._loop = self._loops[0]
         self._next_poll = 0.0
         self._contact_at = 0.0  # wall time of the last poll the server answered
-        self._polling = threading.Lock()
         self._claims = threading.Lock()
         self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
         self._waiting_for_room = False
@@ -100,7 +101,7 @@ class Fetcher:
 
     def workers(self) -> list[tuple[str, Callable[[], None]]]:
         """A thread's name and body for each download in flight."""
-        return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.cycle))
+        return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.download_cycle))
                                           for n, loop in enumerate(self._loops[1:], start=2)]
 
     def run(self) -> None:
@@ -110,23 +111,23 @@ class Fetcher:
         """One round of polling and downloading; returns seconds until the next round."""
         if time.monotonic() >= self._next_poll and self._spool_has_room():
             self._poll()
-        more = self._download_some()
-        if more:
+        return self._rest(self._download_some(), polls=True)
+
+    def download_cycle(self) -> float:
+        """One round of a worker that only downloads."""
+        return self._rest(self._download_some(), polls=False)
+
+    def _rest(self, fetched: bool, polls: bool) -> float:
+        if fetched:
             return 0.0
-        if self._spool_has_room():  # nothing to fetch yet: wait for the next poll
+        if not self._spool_has_room():
+            self._waiting_for_room = True  # a job that leaves the spool wakes us (room_freed)
+            return 5.0
+        if polls:  # nothing to fetch yet: until the next poll
             return max(0.05, min(self._next_poll - time.monotonic(), 5.0))
-        self._waiting_for_room = True  # the spool is full: a job that leaves it wakes us (room_freed)
-        return 5.0
+        return IDLE_RECHECK_S  # a poll that brings jobs wakes us
 
     def _poll(self) -> None:
-        if not self._polling.acquire(blocking=False):
-            return  # another worker is polling
-        try:
-            self._poll_once()
-        finally:
-            self._polling.release()
-
-    def _poll_once(self) -> None:
         started = time.monotonic()
         cursor = self.journal.cursor()
         result = self.link.poll(cursor, self.config.server.poll_limit)

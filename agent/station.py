@@ -1,8 +1,9 @@
 """The station: journal, link, workers and metrics wired together.
 
-Three workers talk through the journal and wake-ups: the fetcher (poll and
-download ahead), the print worker (the only owner of the devices) and the
-reporter (drains the outbox).
+Workers talk through the journal and wake-ups: the fetcher (poll and
+download ahead, ``transfer.parallel_downloads`` threads), the card preparer
+(decrypt, check and render the next cards), the print worker (the only owner
+of the devices) and the reporter (drains the outbox).
 """
 from __future__ import annotations
 
