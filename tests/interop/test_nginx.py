@@ -21,6 +21,8 @@ from agent.link import ServerLink
 from agent.manifest import PayloadRef
 from agent.transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
 
+from ..e2e.harness import end_process
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
 
@@ -80,12 +82,7 @@ class Nginx:
         return path.read_text().splitlines() if path.exists() else []
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        end_process(self.process)
 
 
 @pytest.fixture

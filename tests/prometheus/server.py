@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ..e2e.harness import free_port
+from ..e2e.harness import end_process, free_port
 
 
 class PrometheusServer:
@@ -66,13 +66,7 @@ class PrometheusServer:
         raise AssertionError(f"timed out waiting for {what} (last: {last!r}):\n{self.log()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        end_process(self.process)
         self._log.close()
 
     def log(self) -> str:
