@@ -297,8 +297,7 @@ class Journal:
             return gauges
 
     def _read_gauges(self, db: sqlite3.Connection, now: float) -> JournalGauges:
-        counts = {s: 0 for s in JobState}
-        counts.update({JobState(state): n for state, n in db.execute("SELECT state, n FROM state_counts")})
+        counts = _state_counts(db)
         outbox = db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
         loaded = db.execute("SELECT SUM(blanks) FROM stock").fetchone()[0]
         left, per_day = None, 0.0
@@ -311,7 +310,10 @@ class Journal:
         return JournalGauges(MappingProxyType(counts), outbox, left, per_day)
 
     def counts_by_state(self) -> dict[JobState, int]:
-        return dict(self.gauges().counts)
+        """Jobs by state: one read of the trigger-kept counts (the workers ask often; the
+        cached ``gauges`` would re-read the stock forecast after every commit)."""
+        with self._reading() as db:
+            return _state_counts(db)
 
     def outcome_counts(self) -> dict[str, int]:
         """Finished jobs by outcome (printed, spoiled, rejected, expired), reported or not."""
@@ -395,3 +397,9 @@ def _record(row: tuple) -> JobRecord:
 
 def _rfc3339(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _state_counts(db: sqlite3.Connection) -> dict[JobState, int]:
+    counts = {s: 0 for s in JobState}
+    counts.update({JobState(state): n for state, n in db.execute("SELECT state, n FROM state_counts")})
+    return counts
