@@ -164,6 +164,10 @@ def _positive(value: int) -> str | None:
     return None if value > 0 else "must be greater than zero"
 
 
+def _one_to_eight(value: int) -> str | None:
+    return None if 1 <= value <= 8 else "must be from 1 to 8"
+
+
 def _listen(value: str) -> str | None:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -305,7 +309,3 @@ def _transfer(s: _Section) -> TransferConfig:
         fsync_bytes=s.get("fsync_bytes", int, d.fsync_bytes, _positive),
         parallel_downloads=s.get("parallel_downloads", int, d.parallel_downloads, _one_to_eight),
     )
-
-
-def _one_to_eight(value: int) -> str | None:
-    return None if 1 <= value <= 8 else "must be from 1 to 8"

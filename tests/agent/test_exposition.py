@@ -56,18 +56,25 @@ def _render_in_threads(exposition: SharedExposition, n: int) -> tuple[list[threa
     return threads, results
 
 
-def test_scrapes_arriving_during_a_rendering_take_that_rendering():
-    collector = _GatedCollector()
+def _render_while_one_is_under_way(collector: _GatedCollector, waiting: int):
+    """One rendering held at the collector's gate, ``waiting`` more scrapes arriving meanwhile;
+    then the gate opens. Returns the exposition, the first result and the others'."""
     registry = CollectorRegistry()
     registry.register(collector)
     exposition = SharedExposition(registry)
     first, first_result = _render_in_threads(exposition, 1)
     assert collector.entered.wait(10)
-    others, results = _render_in_threads(exposition, 5)
-    _wait_until(lambda: _waiters(exposition) == 5)
+    others, results = _render_in_threads(exposition, waiting)
+    _wait_until(lambda: _waiters(exposition) == waiting)
     collector.gate.set()
     for t in first + others:
         t.join(10)
+    return exposition, first_result, results
+
+
+def test_scrapes_arriving_during_a_rendering_take_that_rendering():
+    collector = _GatedCollector()
+    exposition, first_result, results = _render_while_one_is_under_way(collector, 5)
     assert collector.calls == 1
     assert len(set(first_result + results)) == 1
     assert b"ktp_test_collections 1.0" in results[0]
@@ -76,16 +83,7 @@ def test_scrapes_arriving_during_a_rendering_take_that_rendering():
 
 def test_a_failed_rendering_leaves_the_waiting_scrapes_to_render_for_themselves():
     collector = _GatedCollector(fail_first=True)
-    registry = CollectorRegistry()
-    registry.register(collector)
-    exposition = SharedExposition(registry)
-    first, first_result = _render_in_threads(exposition, 1)
-    assert collector.entered.wait(10)
-    others, results = _render_in_threads(exposition, 3)
-    _wait_until(lambda: _waiters(exposition) == 3)
-    collector.gate.set()
-    for t in first + others:
-        t.join(10)
+    _, first_result, results = _render_while_one_is_under_way(collector, 3)
     assert isinstance(first_result[0], RuntimeError)
     assert len(results) == 3 and all(isinstance(body, bytes) for body in results)
     assert 2 <= collector.calls <= 4

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 STATION = "3319-05"
@@ -57,29 +58,25 @@ def fetch(args: argparse.Namespace) -> dict:
     counted: Counter = Counter()
     events: Counter = Counter()
 
-    tally = threading.Lock()
+    tally = threading.Lock()  # the download threads count into the same tallies
 
     def count(kind: str, n: int) -> None:
         with tally:
             counted[kind] += n
 
-    def broken(exc) -> None:
+    def note(event: str, n: int = 1) -> None:
         with tally:
-            events["broken"] += 1
-            events["stalls"] += int(exc.stalled)
+            events[event] += n
+
+    def broken(exc) -> None:
+        note("broken")
+        note("stalls", int(exc.stalled))
 
     link = ServerLink(doc["url"], STATION, doc.get("token", "none"), count_bytes=count)
     spool = Path(args.spool)
     spool.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.deadline
     started = time.monotonic()
-    lock = threading.Lock()
-    todo = list(enumerate(doc["refs"]))[::-1]
-    good = 0
-
-    def note(event: str) -> None:
-        with tally:
-            events[event] += 1
 
     def fetch_one(i: int, raw: dict) -> bool:
         ref = PayloadRef(url=raw["url"], size=raw["size"], sha256=raw["sha256"], enc_key=b"")
@@ -106,23 +103,11 @@ def fetch(args: argparse.Namespace) -> dict:
             return hashlib.sha256(path.read_bytes()).hexdigest() == ref.sha256
         return False
 
-    def worker() -> None:
-        nonlocal good
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i, raw = todo.pop()
-            ok = fetch_one(i, raw)
-            with lock:
-                good += ok
-
-    workers = [threading.Thread(target=worker) for _ in range(args.parallel)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    summary = {"client": "agent", "parallel": args.parallel, "seconds": time.monotonic() - started, "payloads": len(doc["refs"]),
+    # Each thread takes the next payload in list order as it finishes one.
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        good = sum(pool.map(fetch_one, range(len(doc["refs"])), doc["refs"]))
+    summary = {"client": "agent", "parallel": args.parallel, "seconds": time.monotonic() - started,
+               "payloads": len(doc["refs"]),
                "verified": good, "payload_bytes": sum(r["size"] for r in doc["refs"]),
                "bytes": dict(counted), **{k: events[k] for k in ("resumes", "broken", "stalls", "backoffs",
                                                                    "corrupt")}}
