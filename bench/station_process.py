@@ -102,19 +102,28 @@ def scrape(args: argparse.Namespace) -> dict:
         url = f"http://127.0.0.1:{harness.metrics_port}/metrics"
         scrapers = subprocess.Popen(
             [sys.executable, "-m", "bench.scrapers", url, "--scrapers", str(args.scrapers), "--pause", "0.05",
-             "--max-seconds", str(args.jobs * (args.print_ms / 1000 + 1) + 120)],
+             "--max-seconds", str(_printing_deadline(args))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
         try:
-            harness.wait_reported(job_ids, timeout=args.jobs * (args.print_ms / 1000 + 1) + 120)
+            harness.wait_reported(job_ids, timeout=_printing_deadline(args))
         finally:
             out, _ = scrapers.communicate(b"", timeout=60)
         harness.stop_daemon()
     finally:
         harness.close()
     seen = json.loads(out)
-    latencies = seen["latencies"]
-    return {"bench": "scrape", "client": "python", "devices": args.devices, "print_ms": args.print_ms, "scrapers": args.scrapers,
-            "scrapes": len(latencies), "failures": seen["failures"], "series": seen["series"],
+    return _scrape_result(args, "python", seen["latencies"], seen["failures"], seen["series"])
+
+
+def _printing_deadline(args: argparse.Namespace) -> float:
+    """Seconds the scrape bench's jobs may take to print and be reported, generously."""
+    return args.jobs * (args.print_ms / 1000 + 1) + 120
+
+
+def _scrape_result(args: argparse.Namespace, client: str, latencies: list[float], failures: int,
+                   series: int, **extra: object) -> dict:
+    return {"bench": "scrape", "client": client, "devices": args.devices, "print_ms": args.print_ms,
+            "scrapers": args.scrapers, **extra, "scrapes": len(latencies), "failures": failures, "series": series,
             "latency_ms_p50": round(_percentile(latencies, 0.5) * 1000, 2),
             "latency_ms_p99": round(_percentile(latencies, 0.99) * 1000, 2),
             "latency_ms_max": round(max(latencies) * 1000, 2)}
@@ -136,7 +145,6 @@ def _scrape_by_prometheus(args: argparse.Namespace) -> dict:
     harness = _daemon_station(args.jobs, args.print_ms, args.devices)
     prometheus = None
     try:
-        job_ids = harness.issue(args.jobs)
         harness.start_daemon()
         target = f"127.0.0.1:{harness.metrics_port}"
         prometheus = PrometheusServer(
@@ -144,25 +152,28 @@ def _scrape_by_prometheus(args: argparse.Namespace) -> dict:
                                          "scrape_timeout": PROMETHEUS_INTERVAL},
             scrape_configs=[{"job_name": f"scraper-{n}", "static_configs": [{"targets": [target]}]}
                             for n in range(args.scrapers)])
-        started = time.monotonic()
-        harness.wait_reported(job_ids, timeout=args.jobs * (args.print_ms / 1000 + 1) + 120)
-        window = f"{int(time.monotonic() - started) + 5}s"
-        durations = [float(v) for series in prometheus.query(f'scrape_duration_seconds{{job=~"scraper-.*"}}[{window}]')
-                     for _, v in series["values"]]
-        failed = sum(float(v) == 0 for series in prometheus.query(f'up{{job=~"scraper-.*"}}[{window}]')
-                     for _, v in series["values"])
+        # Every scrape job under way before the jobs arrive, so the window covers all the printing.
+        prometheus.wait_for(lambda: len(prometheus.query('up{job=~"scraper-.*"} == 1')) == args.scrapers,
+                            "every scrape job scraping", time.monotonic() + 60)
+        started = time.time()
+        job_ids = harness.issue(args.jobs)
+        harness.wait_reported(job_ids, timeout=_printing_deadline(args))
+        ended = time.time()
+        window = f"{int(ended - started) + 5}s"
+
+        def while_printing(promql: str) -> list[float]:
+            """Every raw sample of ``promql`` taken from the jobs' issue to their last report."""
+            return [float(v) for series in prometheus.query(f"{promql}[{window}]")
+                    for at, v in series["values"] if started <= float(at) <= ended]
+        durations = while_printing('scrape_duration_seconds{job=~"scraper-.*"}')
+        failed = sum(v == 0 for v in while_printing('up{job=~"scraper-.*"}'))
         series = max(float(s["value"][1]) for s in prometheus.query('scrape_samples_scraped{job=~"scraper-.*"}'))
         harness.stop_daemon()
     finally:
         if prometheus is not None:
             prometheus.stop()
         harness.close()
-    return {"bench": "scrape", "client": "prometheus", "devices": args.devices, "print_ms": args.print_ms,
-            "scrapers": args.scrapers, "interval": PROMETHEUS_INTERVAL, "scrapes": len(durations),
-            "failures": int(failed), "series": int(series),
-            "latency_ms_p50": round(_percentile(durations, 0.5) * 1000, 2),
-            "latency_ms_p99": round(_percentile(durations, 0.99) * 1000, 2),
-            "latency_ms_max": round(max(durations) * 1000, 2)}
+    return _scrape_result(args, "prometheus", durations, int(failed), int(series), interval=PROMETHEUS_INTERVAL)
 
 
 def _fill_journal(path: Path, jobs: int) -> None:
