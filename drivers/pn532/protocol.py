@@ -1,9 +1,4 @@
-"""The PN532 wire protocol: frames and command payloads, pure functions over bytes.
-
-A frame is ``00 00 FF LEN LCS TFI data DCS 00`` (``LEN`` counts TFI and data;
-``LEN + LCS`` and ``TFI + data + DCS`` are both 0 mod 256), or the extended
-``00 00 FF FF FF LENh LENl LCS TFI data DCS 00`` when TFI and data exceed 255
-bytes. ACK, NACK and the application error frame are fixed byte strings.
+"""The PN532 wire protocol: frames (``frames``, re-exported here) and command payloads.
 
 Commands are written here as the command code followed by its parameters,
 without the TFI; responses as the response code (command + 1) and its data.
@@ -17,30 +12,11 @@ from enum import IntEnum
 from types import MappingProxyType
 
 from ..errors import ProtocolError
-
-HOST_TO_CHIP = 0xD4
-CHIP_TO_HOST = 0xD5
-
-START_CODE = b"\x00\xff"
-ACK_FRAME = bytes.fromhex("0000ff00ff00")
-NACK_FRAME = bytes.fromhex("0000ffff0000")
-ERROR_FRAME = bytes.fromhex("0000ff01ff7f8100")
-
-#: The PN532's own limit is 265 bytes of TFI + data; the extended frame format allows more.
-MAX_FRAME_BODY = 0xFFFF
-_ERROR_FRAME_BODY = b"\x7f"
-
-
-class FrameError(ProtocolError):
-    """Bytes on the line do not form a valid PN532 frame."""
-
-
-class FrameChecksumError(FrameError):
-    """A frame's length checksum (LCS) or data checksum (DCS) is wrong."""
-
-
-class FrameFormatError(FrameError):
-    """A frame has a bad postamble, an unknown TFI or an impossible length."""
+from .frames import (  # noqa: F401  (re-exported: the protocol's one namespace)
+    ACK_FRAME, CHIP_TO_HOST, ERROR_FRAME, HOST_TO_CHIP, MAX_FRAME_BODY, NACK_FRAME, START_CODE, Ack,
+    ErrorFrame, Frame, FrameChecksumError, FrameError, FrameFormatError, FrameParser, InformationFrame, Nack,
+    build_frame,
+)
 
 
 class ErrorFrameReceivedError(ProtocolError):
@@ -61,161 +37,47 @@ class ChipStatusError(ProtocolError):
 
 
 # ---------------------------------------------------------------------------
-# Frames
-
-
-def build_frame(tfi: int, data: bytes) -> bytes:
-    """An information frame carrying ``tfi`` and ``data``, extended if needed."""
-    if not 0 <= tfi <= 0xFF:
-        raise ValueError(f"TFI {tfi!r} is not a byte")
-    body = bytes([tfi]) + bytes(data)
-    if len(body) > MAX_FRAME_BODY:
-        raise ValueError(f"frame body of {len(body)} bytes exceeds {MAX_FRAME_BODY}")
-    dcs = -sum(body) & 0xFF
-    if len(body) <= 0xFF:
-        header = bytes([0x00, 0x00, 0xFF, len(body), -len(body) & 0xFF])
-    else:
-        high, low = divmod(len(body), 0x100)
-        header = bytes([0x00, 0x00, 0xFF, 0xFF, 0xFF, high, low, -(high + low) & 0xFF])
-    return header + body + bytes([dcs, 0x00])
-
-
-@dataclass(frozen=True)
-class Ack:
-    """The chip (or host) received a valid frame."""
-
-
-@dataclass(frozen=True)
-class Nack:
-    """The sender asks for the last frame again."""
-
-
-@dataclass(frozen=True)
-class ErrorFrame:
-    """The application-level error frame: the chip refused a command's syntax."""
-
-
-@dataclass(frozen=True)
-class InformationFrame:
-    tfi: int
-    data: bytes
-
-
-Frame = Ack | Nack | ErrorFrame | InformationFrame
-
-#: (item or None, bytes to consume, error or None)
-_Scan = tuple["Frame | None", int, "FrameError | None"]
-
-
-class FrameParser:
-    """Incremental frame parser: feed it bytes as they arrive, get frames back.
-
-    Bytes before a start code are dropped, so the parser resynchronises on
-    garbage; at most one such byte (a 00 that may begin a start code) is kept.
-    A frame with a bad checksum, postamble or TFI raises a FrameError after
-    the start code of that frame is dropped; the next ``feed`` (even of
-    ``b""``) goes on with the bytes that followed. When frames were parsed
-    in the same call before a bad one, they are returned and the error is
-    raised by the next call instead, so no frame is lost.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = bytearray()
-
-    @property
-    def pending_bytes(self) -> int:
-        """How many bytes are held waiting for the rest of a frame."""
-        return len(self._buffer)
-
-    def reset(self) -> None:
-        self._buffer.clear()
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self._buffer += data
-        items: list[Frame] = []
-        while True:
-            item, used, error = self._scan()
-            if error is not None:
-                if items:
-                    return items
-                del self._buffer[:used]
-                raise error
-            if item is None:
-                return items
-            del self._buffer[:used]
-            items.append(item)
-
-    def _scan(self) -> _Scan:
-        buf = self._buffer
-        start = buf.find(START_CODE)
-        if start < 0:
-            keep = 1 if buf[-1:] == b"\x00" else 0
-            del buf[: len(buf) - keep]
-            return None, 0, None
-        del buf[:start]
-        if len(buf) < 4:
-            return None, 0, None
-        length, lcs = buf[2], buf[3]
-        if (length, lcs) == (0x00, 0xFF):
-            return _fixed_frame(buf, Ack())
-        if (length, lcs) == (0xFF, 0x00):
-            return _fixed_frame(buf, Nack())
-        if (length, lcs) == (0xFF, 0xFF):
-            return _extended_frame(buf)
-        if (length + lcs) & 0xFF:
-            return None, len(START_CODE), FrameChecksumError("frame length checksum (LCS) is wrong")
-        return _body_frame(buf, 4, length)
-
-
-def _fixed_frame(buf: bytearray, item: Frame) -> _Scan:
-    if len(buf) < 5:
-        return None, 0, None
-    if buf[4] != 0x00:
-        return None, len(START_CODE), FrameFormatError(f"{type(item).__name__} frame lacks its postamble")
-    return item, 5, None
-
-
-def _extended_frame(buf: bytearray) -> _Scan:
-    if len(buf) < 7:
-        return None, 0, None
-    high, low, lcs = buf[4], buf[5], buf[6]
-    if (high + low + lcs) & 0xFF:
-        return None, len(START_CODE), FrameChecksumError("extended frame length checksum (LCS) is wrong")
-    length = high << 8 | low
-    if length == 0:
-        return None, len(START_CODE), FrameFormatError("extended frame declares no TFI")
-    return _body_frame(buf, 7, length)
-
-
-def _body_frame(buf: bytearray, offset: int, length: int) -> _Scan:
-    if length == 0:
-        return None, len(START_CODE), FrameFormatError("information frame declares no TFI")
-    end = offset + length
-    if len(buf) < end + 2:
-        return None, 0, None
-    body = bytes(buf[offset:end])
-    if (sum(body) + buf[end]) & 0xFF:
-        return None, len(START_CODE), FrameChecksumError("frame data checksum (DCS) is wrong")
-    if buf[end + 1] != 0x00:
-        return None, len(START_CODE), FrameFormatError("information frame lacks its postamble")
-    if body == _ERROR_FRAME_BODY:
-        return ErrorFrame(), end + 2, None
-    if body[0] not in (HOST_TO_CHIP, CHIP_TO_HOST):
-        return None, len(START_CODE), FrameFormatError(f"unknown frame identifier 0x{body[0]:02X}")
-    return InformationFrame(body[0], body[1:]), end + 2, None
-
-
-# ---------------------------------------------------------------------------
 # Commands and responses
 
 
 class Command(IntEnum):
+    """Command codes (NXP PN532 user manual UM0701-02, §7); the response code is one more."""
+
+    DIAGNOSE = 0x00
     GET_FIRMWARE_VERSION = 0x02
+    GET_GENERAL_STATUS = 0x04
+    READ_REGISTER = 0x06
+    WRITE_REGISTER = 0x08
+    READ_GPIO = 0x0C
+    WRITE_GPIO = 0x0E
+    SET_SERIAL_BAUD_RATE = 0x10
+    SET_PARAMETERS = 0x12
     SAM_CONFIGURATION = 0x14
+    POWER_DOWN = 0x16
     RF_CONFIGURATION = 0x32
     IN_DATA_EXCHANGE = 0x40
+    IN_COMMUNICATE_THRU = 0x42
+    IN_DESELECT = 0x44
+    IN_JUMP_FOR_PSL = 0x46
     IN_LIST_PASSIVE_TARGET = 0x4A
+    IN_PSL = 0x4E
+    IN_ATR = 0x50
     IN_RELEASE = 0x52
+    IN_SELECT = 0x54
+    IN_JUMP_FOR_DEP = 0x56
+    IN_AUTO_POLL = 0x60
+
+
+_ACRONYMS = MappingProxyType({"Rf": "RF", "Sam": "SAM", "Atr": "ATR", "Psl": "PSL", "Dep": "DEP", "Gpio": "GPIO"})
+
+
+def command_name(code: int) -> str:
+    """``InListPassiveTarget`` for 0x4A (a response code names its command); hex if unknown."""
+    try:
+        words = Command(code & 0xFE).name.split("_")
+    except ValueError:
+        return f"0x{code:02X}"
+    return "".join(_ACRONYMS.get(w.capitalize(), w.capitalize()) for w in words)
 
 
 class SamMode(IntEnum):
@@ -232,7 +94,13 @@ class TargetType(IntEnum):
     TYPE_B_106 = 0x03
 
 
+RF_CFG_FIELD = 0x01
 RF_CFG_MAX_RETRIES = 0x05
+#: SetParameters flags (UM0701-02, SetParameters): bit 2 automatic ATR_RES, bit 4 automatic RATS.
+PARAM_AUTO_ATR_RES = 0x04
+PARAM_AUTO_RATS = 0x10
+#: RF status errors: the card did not answer or its answer was damaged on the air.
+RF_ERRORS = frozenset({0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0B, 0x13})
 
 _STATUS_NAMES = MappingProxyType({
     0x00: "success", 0x01: "timeout", 0x02: "CRC error", 0x03: "parity error",
@@ -308,8 +176,21 @@ def encode_rf_max_retries(atr: int = 0xFF, psl: int = 0x01, passive_activation: 
     return bytes([Command.RF_CONFIGURATION, RF_CFG_MAX_RETRIES, atr & 0xFF, psl & 0xFF, passive_activation & 0xFF])
 
 
+def encode_rf_field(on: bool) -> bytes:
+    """RFConfiguration item 1: the RF field on or off (off resets every card in it)."""
+    return bytes([Command.RF_CONFIGURATION, RF_CFG_FIELD, 0x01 if on else 0x00])
+
+
 def decode_rf_configuration(response: bytes) -> None:
     _expect_empty(Command.RF_CONFIGURATION, "RFConfiguration", response)
+
+
+def encode_set_parameters(flags: int) -> bytes:
+    return bytes([Command.SET_PARAMETERS, flags & 0xFF])
+
+
+def decode_set_parameters(response: bytes) -> None:
+    _expect_empty(Command.SET_PARAMETERS, "SetParameters", response)
 
 
 @dataclass(frozen=True)
@@ -333,24 +214,36 @@ def encode_in_list_passive_target(
     return bytes([Command.IN_LIST_PASSIVE_TARGET, max_targets, target_type]) + initiator_data
 
 
-def decode_in_list_passive_target(response: bytes, target_type: TargetType = TargetType.TYPE_A_106) -> list[PassiveTarget]:
+def decode_in_list_passive_target(
+    response: bytes, target_type: TargetType = TargetType.TYPE_A_106, *, auto_rats: bool = True
+) -> list[PassiveTarget]:
+    """The targets in an InListPassiveTarget answer.
+
+    ``auto_rats`` is the chip's SetParameters bit 4: when it is on, an
+    ISO 14443-4 type A target (SEL_RES bit 5) may carry its ATS after the
+    NFCID1; when it is off the target data ends with the NFCID1.
+    """
     data = response_payload(Command.IN_LIST_PASSIVE_TARGET, response)
     if not data:
         raise UnexpectedResponseError("InListPassiveTarget response lacks NbTg")
     reader = _Cursor(data[1:], "InListPassiveTarget")
-    read_one = _read_target_b if target_type is TargetType.TYPE_B_106 else _read_target_a
-    targets = [read_one(reader) for _ in range(data[0])]
+    targets = []
+    for _ in range(data[0]):
+        if target_type is TargetType.TYPE_B_106:
+            targets.append(_read_target_b(reader))
+        else:
+            targets.append(_read_target_a(reader, auto_rats))
     reader.expect_end()
     return targets
 
 
-def _read_target_a(cursor: "_Cursor") -> PassiveTarget:
+def _read_target_a(cursor: "_Cursor", auto_rats: bool) -> PassiveTarget:
     tg = cursor.take(1)[0]
     sens_res = cursor.take(2)
     sel_res = cursor.take(1)[0]
     uid = cursor.take(cursor.take(1)[0])
     ats = b""
-    if sel_res & 0x20 and cursor.remaining:
+    if auto_rats and sel_res & 0x20 and cursor.remaining:
         ats_length = cursor.take(1)[0]
         ats = bytes([ats_length]) + cursor.take(max(ats_length - 1, 0))
     return PassiveTarget(tg, uid, TargetType.TYPE_A_106, sens_res, sel_res, ats)

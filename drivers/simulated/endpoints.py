@@ -15,6 +15,7 @@ from pathlib import Path
 from ..errors import DisconnectedError, TransportTimeoutError
 from ..transport import FdTransport
 from .faults import FaultyLink
+from .host import pty_line_speed
 
 _READ_SIZE = 1 << 16
 _POLL = 0.2
@@ -42,6 +43,10 @@ class _PtyLink:
 
     def write(self, data: bytes) -> None:
         self._master.write(data)
+
+    def line_speed(self) -> int | None:
+        """The speed the host set on its side (the slave's termios), as the device sees it."""
+        return pty_line_speed(self._master.fd)
 
     def hang_up(self) -> None:
         with self._lock:
@@ -117,6 +122,8 @@ class _Pump:
                     continue
                 except DisconnectedError:
                     return
+                if isinstance(self._link, _PtyLink):
+                    self._device.host_line_speed(self._link.line_speed())
                 reply = self._device.feed(chunk)
                 if reply and not self._stop.is_set():
                     try:

@@ -16,7 +16,8 @@ the faults every device can suffer on its line:
 Every other fault name goes to the device's own ``set_fault`` (the printer's
 ``jam_at_card``, ``cover_open``, ``mechanical_error``...; the reader's
 ``chip_absent``). ``faults`` is what was set through this link, so a control
-channel can report it without reaching into the device.
+channel can report it without reaching into the device. ``host_line_speed``
+passes the speed a pty's host set on to a device that models its UART.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ DEVICE_FAULTS: Mapping[str, Mapping[str, type]] = {
         "cover_open": bool, "jam_at_card": int, "feeder_cards": int, "ribbon_prints": int,
         "mechanical_error": bool, "chip_unreadable": bool,
     },
-    "reader": {"chip_absent": bool},
+    "reader": {"chip_absent": bool, "drop_acks": int, "rf_errors": int, "asleep": bool},
 }
 
 
@@ -105,6 +106,12 @@ class FaultyLink:
         drop = getattr(self.device, "drop_partial_command", None)
         if drop is not None:
             drop()
+
+    def host_line_speed(self, baud: int | None) -> None:
+        """The host's line speed, for a device that models its UART speed (the PN532)."""
+        tell = getattr(self.device, "host_line_speed", None)
+        if tell is not None:
+            tell(baud)
 
     @property
     def faults(self) -> dict[str, object]:

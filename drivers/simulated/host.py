@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import select
 import socket
+import termios
 import threading
 import tty
+from collections.abc import Callable
 from typing import Protocol
 
 from ..errors import DisconnectedError, TransportTimeoutError
@@ -26,12 +28,36 @@ class SimulatedDevice(Protocol):
 IDLE_READ_S = 5.0
 
 
-class SimulatorHost:
-    """Pumps bytes between one transport end and a simulated device."""
+#: termios speed constants to baud, for the speeds a PN532 or a printer line uses.
+_TERMIOS_SPEEDS = {
+    getattr(termios, f"B{baud}"): baud
+    for baud in (9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600, 1000000, 1152000, 1500000)
+    if hasattr(termios, f"B{baud}")
+}
 
-    def __init__(self, device: SimulatedDevice, link: Transport, name: str = "sim") -> None:
+
+def pty_line_speed(master_fd: int) -> int | None:
+    """The speed the host set on a pty's slave, read through the master (Linux shares them)."""
+    try:
+        return _TERMIOS_SPEEDS.get(termios.tcgetattr(master_fd)[4])
+    except (termios.error, OSError):
+        return None
+
+
+class SimulatorHost:
+    """Pumps bytes between one transport end and a simulated device.
+
+    ``line_speed``, given, tells the host's line speed before each chunk to a
+    device that models its UART (``host_line_speed``).
+    """
+
+    def __init__(
+        self, device: SimulatedDevice, link: Transport, name: str = "sim",
+        line_speed: Callable[[], int | None] | None = None,
+    ) -> None:
         self.device = device
         self._link = link
+        self._line_speed = line_speed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name=f"{name}-host", daemon=True)
 
@@ -47,6 +73,9 @@ class SimulatorHost:
                 continue
             except DisconnectedError:
                 return
+            tell = getattr(self.device, "host_line_speed", None)
+            if self._line_speed is not None and tell is not None:
+                tell(self._line_speed())
             reply = self.device.feed(chunk)
             if reply:
                 try:
@@ -73,7 +102,7 @@ def serve_over_pty(device: SimulatedDevice, name: str = "sim") -> tuple[str, Sim
     tty.setraw(slave)
     path = os.ttyname(slave)
     # Keep the slave open until the driver has it, so early writes do not EIO.
-    host = SimulatorHost(device, FdTransport(master), name)
+    host = SimulatorHost(device, FdTransport(master), name, line_speed=lambda: pty_line_speed(master))
     host.slave_fd = slave  # type: ignore[attr-defined]
     return path, host.start()
 

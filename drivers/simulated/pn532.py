@@ -1,20 +1,40 @@
 """A simulated PN532 on its serial line (HSU), speaking real frames.
 
-It answers each valid command frame with ACK and then the response frame.
-The wake-up preamble (55 55 00 ...) is line noise before a start code and is
-skipped like any other. Host NACK resends the last response; host ACK while
-idle does nothing (the simulator is never busy, so there is nothing to
-cancel). Choices where the chip's behaviour is unspecified:
+This module is the chip's line: frames in, ACK and response frames out
+(NXP PN532 user manual UM0701-02, §6.2 "Host controller communication
+protocol"); ``pn532_firmware`` runs the commands and ``iso14443a`` is the
+card at the antenna.
 
-- a frame from the host with a bad checksum or postamble gets no answer at
-  all, as if the chip never saw it (the host times out or resends);
-- an unknown command or malformed parameters get ACK and the error frame.
+* Each valid command frame is ACKed, then answered; a command that runs on
+  (TgInitAsTarget, RFRegulationTest) is ACKed only, until the host cancels
+  it with an ACK. A host NACK resends the last response.
+* A frame with a bad checksum or postamble gets no answer at all, as if the
+  chip never saw it; a command the chip refuses gets ACK and the error frame.
+* SetSerialBaudRate: ACK, then ``D5 11`` at the old speed; the chip
+  switches when the host's ACK arrives. When the link tells the host's
+  line speed (a pty: the termios speed the host set), bytes sent at another
+  speed are line noise to the chip. *Choice*: bytes arriving at the new
+  speed also complete the switch (nfcpy reopens the port right after its
+  ACK, and pyserial's close flushes output, so on a pty that ACK can be
+  lost); a frame at the old speed instead of the ACK cancels the switch.
+* PowerDown: after its answer the chip sleeps. On HSU, when WakeUpEnable
+  has bit 4, a byte on the line wakes it; the bytes that arrive while its
+  oscillator starts are lost. *Choice*: the first two bytes, so the 0x55
+  preamble hosts send (libnfc 55 55 00.., nfcpy ten 00) wakes it and the
+  frame after it is taken, while a frame sent to a sleeping chip with no
+  preamble is lost, as on hardware.
+* SetParameters bit 6 removes the preamble and postamble from the chip's frames.
 
-The card at the antenna is whatever ``SimBench(state_dir)`` says sits at the
+The card at the antenna is what ``SimBench(state_dir)`` says sits at the
 printer's contactless station. Faults, given at construction or through
 ``set_fault``: ``no_reply`` (commands are swallowed), ``garbage`` (random
 bytes that never form a frame instead of answers), ``slow_seconds`` (delay
-before ACK and response), ``chip_absent`` (no card is ever seen).
+before ACK and response), ``chip_absent`` (no card is ever seen),
+``drop_acks`` (the next N ACKs are lost on the line; the responses still
+come), ``rf_errors`` (the next N exchanges on the air fail, as a card that
+did not answer: polls and InDataExchange spend their retries on them),
+``asleep`` (true: the chip is now in power-down, woken by HSU like after
+PowerDown; false: woken). ``tap`` (a FrameTap) records every frame.
 """
 from __future__ import annotations
 
@@ -28,17 +48,19 @@ from typing import Callable
 from ..errors import ProtocolError
 from ..pn532 import protocol as p
 from .bench import SimBench
+from .iso14443a import SimulatedPicc
+from .pn532_firmware import PARAM_REMOVE_PRE_POSTAMBLE, WAKE_ON_HSU, ChipReply, Pn532Firmware
+from .pn532_initiator import ChipSyntaxError
+from .pn532_tap import FrameTap
 
-SENS_RES = b"\x00\x44"
-SEL_RES_ISO14443_4 = 0x20
-#: The ATS a simulated ISO 14443-4 chip returns: TL, T0, TA, TB, TC.
-ATS = bytes.fromhex("0578807002")
+#: Bytes a sleeping chip loses while it wakes up (see the module's notes).
+WAKE_LOST_BYTES = 2
+INITIAL_LINE_SPEED = 115_200
 
-_FAULT_DEFAULTS = MappingProxyType({"no_reply": False, "garbage": False, "slow_seconds": 0.0, "chip_absent": False})
-
-
-class _SyntaxError(Exception):
-    """A command the simulated chip rejects with the error frame."""
+_FAULT_DEFAULTS = MappingProxyType({
+    "no_reply": False, "garbage": False, "slow_seconds": 0.0, "chip_absent": False,
+    "drop_acks": 0, "rf_errors": 0, "asleep": False,
+})
 
 
 class SimulatedPn532:
@@ -55,37 +77,96 @@ class SimulatedPn532:
         chip_absent: bool = False,
         seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tap: FrameTap | None = None,
     ) -> None:
         self._bench = SimBench(state_dir)
-        self._firmware = bytes(firmware)
-        self._faults = {"no_reply": no_reply, "garbage": garbage, "slow_seconds": slow_seconds, "chip_absent": chip_absent}
+        self._faults: dict[str, object] = dict(_FAULT_DEFAULTS)
+        self._faults.update(no_reply=no_reply, garbage=garbage, slow_seconds=slow_seconds, chip_absent=chip_absent)
         self._lock = threading.Lock()
         self._parser = p.FrameParser()
         self._random = random.Random(seed)
         self._sleep = sleep
+        self.tap = tap
+        self.chip = Pn532Firmware(self, bytes(firmware))
         self._last_response = b""
-        self._active_tg: int | None = None
+        self._last_sent: p.Frame | None = None
+        self._picc: SimulatedPicc | None = None
+        self._station_uid: bytes | None = None
+        self._field_on = False
+        self.line_speed = INITIAL_LINE_SPEED
+        self._pending_speed: int | None = None
+        self._host_speed: int | None = None
+        self._wake_sources: int | None = None  # not None: asleep
         self.commands_seen = 0
 
-    def set_fault(self, name: str, value: bool | float) -> None:
+    # -- faults ----------------------------------------------------------------
+
+    def set_fault(self, name: str, value: object) -> None:
         if name not in _FAULT_DEFAULTS:
             raise ValueError(f"unknown PN532 simulator fault {name!r}; known: {', '.join(_FAULT_DEFAULTS)}")
+        value = type(_FAULT_DEFAULTS[name])(value)
         with self._lock:
-            self._faults[name] = type(_FAULT_DEFAULTS[name])(value)
+            self._faults[name] = value
+            if name == "asleep":
+                self._wake_sources = WAKE_ON_HSU if value else None
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults = dict(_FAULT_DEFAULTS)
 
-    def _fault(self, name: str) -> bool | float:
+    def _fault(self, name: str) -> object:
         with self._lock:
             return self._faults[name]
 
+    def _take_one(self, name: str) -> bool:
+        """Use up one of a counted fault; True if there was one."""
+        with self._lock:
+            count = int(self._faults[name])  # type: ignore[call-overload]
+            if count <= 0:
+                return False
+            self._faults[name] = count - 1
+            return True
+
+    @property
+    def asleep(self) -> bool:
+        with self._lock:
+            return self._wake_sources is not None
+
+    # -- the line ----------------------------------------------------------------
+
+    def host_line_speed(self, baud: int | None) -> None:
+        """The speed the host's side of the line is set to now, when the link can tell."""
+        self._host_speed = baud
+
     def feed(self, data: bytes) -> bytes:
+        data = self._line_in(data)
         reply = bytearray()
         for frame in self._frames_in(data):
             reply += self._answer(frame)
         return bytes(reply)
+
+    def _line_in(self, data: bytes) -> bytes:
+        """The bytes the chip takes in: none at another speed, some lost while waking."""
+        speed = self._host_speed
+        if speed is not None and data and speed == self._pending_speed:
+            self._switch_speed("host already at the new speed")
+        if speed is not None and speed != self.line_speed:
+            self._note("noise", f"at {speed} baud, chip at {self.line_speed}", data)
+            return b""
+        with self._lock:
+            sources = self._wake_sources
+            if sources is None or not data:
+                return data
+            wakes = bool(sources & WAKE_ON_HSU)
+            if wakes:
+                self._wake_sources = None
+                self._faults["asleep"] = False
+        if not wakes:
+            self._note("noise", "chip asleep, HSU not a wake-up source", data)
+            return b""
+        self._parser.reset()
+        self._note("line", "wake-up", data[:WAKE_LOST_BYTES])
+        return data[WAKE_LOST_BYTES:]
 
     def _frames_in(self, data: bytes) -> list[p.Frame]:
         frames: list[p.Frame] = []
@@ -101,81 +182,117 @@ class SimulatedPn532:
             frames += new
 
     def _answer(self, frame: p.Frame) -> bytes:
+        if self.tap is not None:
+            self.tap.frame("host", frame)
         if isinstance(frame, p.Nack):
-            return self._last_response
+            return self._resend()
+        if isinstance(frame, p.Ack):
+            self._host_acked()
+            return b""
         if not isinstance(frame, p.InformationFrame) or frame.tfi != p.HOST_TO_CHIP:
-            return b""  # ACK (cancel) while idle, an error frame, or a chip-to-host frame
+            return b""  # an error frame or a chip-to-host frame from the host: ignored
+        self._pending_speed = None
         self.commands_seen += 1
         if self._fault("no_reply"):
             return b""
-        delay = float(self._fault("slow_seconds"))
+        delay = float(self._fault("slow_seconds"))  # type: ignore[arg-type]
         if delay > 0:
             self._sleep(delay)
         if self._fault("garbage"):
+            self._note("noise", "garbage answered")
             return bytes(self._random.randrange(1, 256) for _ in range(self._random.randrange(1, 40)))
+        return self._run(frame.data)
+
+    def _run(self, command: bytes) -> bytes:
         try:
-            response = p.build_frame(p.CHIP_TO_HOST, self._execute(frame.data))
-        except _SyntaxError:
-            response = p.ERROR_FRAME
-        self._last_response = response
-        return p.ACK_FRAME + response
+            outcome: ChipReply | None = self.chip.execute(command)
+        except ChipSyntaxError:
+            outcome = None
+        if self._take_one("drop_acks"):
+            ack = b""
+            self._note("line", "ACK lost")
+        else:
+            ack = p.ACK_FRAME
+            self._tap_chip(p.Ack())
+        if outcome is not None and outcome.response is None:
+            return ack  # runs on until the host cancels it
+        if outcome is None:
+            self._last_response, sent = p.ERROR_FRAME, p.ErrorFrame()
+        else:
+            self._last_response = self._frame(outcome.response)  # type: ignore[arg-type]
+            sent = p.InformationFrame(p.CHIP_TO_HOST, outcome.response)  # type: ignore[arg-type]
+        self._last_sent = sent
+        self._tap_chip(sent)
+        if outcome is not None:
+            self._after(outcome)
+        return ack + self._last_response
 
-    def _execute(self, command: bytes) -> bytes:
-        if not command:
-            raise _SyntaxError("empty command")
-        code, params = command[0], command[1:]
-        handlers = {
-            p.Command.GET_FIRMWARE_VERSION: self._get_firmware_version,
-            p.Command.SAM_CONFIGURATION: self._sam_configuration,
-            p.Command.RF_CONFIGURATION: self._rf_configuration,
-            p.Command.IN_LIST_PASSIVE_TARGET: self._in_list_passive_target,
-            p.Command.IN_DATA_EXCHANGE: self._in_data_exchange,
-            p.Command.IN_RELEASE: self._in_release,
-        }
-        handler = handlers.get(code)
-        if handler is None:
-            raise _SyntaxError(f"unknown command 0x{code:02X}")
-        return bytes([code + 1]) + handler(params)
+    def _frame(self, response: bytes) -> bytes:
+        frame = p.build_frame(p.CHIP_TO_HOST, response)
+        if self.chip.parameters & PARAM_REMOVE_PRE_POSTAMBLE:
+            return frame[1:-1]
+        return frame
 
-    def _get_firmware_version(self, params: bytes) -> bytes:
-        _require(not params)
-        return self._firmware
+    def _resend(self) -> bytes:
+        if self._last_sent is not None:
+            self._tap_chip(self._last_sent)
+        return self._last_response
 
-    def _sam_configuration(self, params: bytes) -> bytes:
-        _require(1 <= len(params) <= 3 and params[0] in set(p.SamMode))
-        return b""
+    def _tap_chip(self, frame: p.Frame) -> None:
+        if self.tap is not None:
+            self.tap.frame("chip", frame)
 
-    def _rf_configuration(self, params: bytes) -> bytes:
-        _require(len(params) >= 2)
-        return b""
+    def _after(self, outcome: ChipReply) -> None:
+        if outcome.line_speed is not None:
+            self._pending_speed = outcome.line_speed
+        if outcome.sleep_wake_sources is not None:
+            with self._lock:
+                self._wake_sources = outcome.sleep_wake_sources
+            self._note("line", "power-down")
 
-    def _in_list_passive_target(self, params: bytes) -> bytes:
-        _require(len(params) >= 2 and params[0] in (1, 2) and params[1] in set(p.TargetType))
-        card = None if self._fault("chip_absent") else self._bench.card_at_station()
-        if params[1] != p.TargetType.TYPE_A_106 or card is None or not card[1]:
-            self._active_tg = None
-            return b"\x00"
-        uid = card[0]
-        self._active_tg = 1
-        target = bytes([1]) + SENS_RES + bytes([SEL_RES_ISO14443_4, len(uid)]) + uid + ATS
-        return b"\x01" + target
+    def _host_acked(self) -> None:
+        """The host's ACK: completes a speed switch, or cancels a command that runs on."""
+        if self._pending_speed is not None:
+            self._switch_speed("host ACK")
 
-    def _in_data_exchange(self, params: bytes) -> bytes:
-        _require(len(params) >= 1)
-        if self._active_tg is None or params[0] != self._active_tg:
-            return b"\x27"  # command not acceptable now: no such target
-        card = self._bench.card_at_station()
-        if card is None or not card[1]:
-            return b"\x01"  # the card went away: timeout
-        return b"\x00\x6d\x00"  # no application here: ISO 7816 "instruction not supported"
+    def _switch_speed(self, why: str) -> None:
+        assert self._pending_speed is not None
+        self.line_speed, self._pending_speed = self._pending_speed, None
+        self._note("line", f"{self.line_speed} baud ({why})")
 
-    def _in_release(self, params: bytes) -> bytes:
-        _require(len(params) == 1)
-        if params[0] in (0, self._active_tg):
-            self._active_tg = None
-        return b"\x00"
+    def _note(self, direction: str, name: str, body: bytes = b"") -> None:
+        if self.tap is not None:
+            self.tap.note(direction, name, body)
 
+    # -- the antenna (pn532_initiator.Antenna) ------------------------------------
 
-def _require(condition: bool) -> None:
-    if not condition:
-        raise _SyntaxError("malformed parameters")
+    def card(self) -> SimulatedPicc | None:
+        """The card in the field: the readable one at the contactless station, if any."""
+        station = None if self._fault("chip_absent") else self._bench.card_at_station()
+        if station is None or not station[1]:
+            self._picc = self._station_uid = None
+            return None
+        if self._picc is None or station[0] != self._station_uid:
+            self._station_uid = station[0]
+            self._picc = SimulatedPicc(station[0])
+            self._picc.field(self._field_on)
+        return self._picc
+
+    def activate(self, wake: bool = False) -> SimulatedPicc | None:
+        """REQA (WUPA when ``wake``), anticollision and SELECT of the card in the field."""
+        picc = self.card()
+        if picc is None or self._station_uid is None:
+            return None
+        return picc if picc.activate(wake, uid=self._activation_uid(self._station_uid)) else None
+
+    def _activation_uid(self, station_uid: bytes) -> bytes:
+        """The NFCID1 the card at the station answers this activation with: its own UID."""
+        return station_uid
+
+    def field(self, on: bool) -> None:
+        self._field_on = on
+        if self._picc is not None:
+            self._picc.field(on)
+
+    def rf_error(self) -> bool:
+        return self._take_one("rf_errors")

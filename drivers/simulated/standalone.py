@@ -23,7 +23,8 @@ supplies, and the contactless station that the printer and the reader of
 one station share (give both the same DIR). ``--cards`` and ``--ribbon``
 stock a new state folder only; change supplies of a running simulator with
 the control faults ``feeder_cards`` and ``ribbon_prints``. Faults given at
-start are not persisted. Unplug (control ``{"unplug": true}``) closes the
+start are not persisted. ``--tap FILE`` (reader) appends every PN532 frame
+the simulator receives and sends to FILE (see ``pn532_tap``). Unplug (control ``{"unplug": true}``) closes the
 pty master or the TCP connection and listener; replug opens them again.
 """
 from __future__ import annotations
@@ -60,6 +61,7 @@ class SimulatorOptions:
     ribbon: int | None = None
     ribbon_type: str = "YMCKO"
     faults: dict[str, object] = field(default_factory=dict)
+    tap: Path | None = None  # reader: append every PN532 frame in and out to this file
 
     @property
     def control_address(self) -> str:
@@ -114,6 +116,9 @@ class StandaloneSimulator:
         if self._control is not None:
             self._control.close()
             self._control = None
+        tap = getattr(self.device.device, "tap", None)
+        if tap is not None:
+            tap.close()
 
     # -- ControlTarget ---------------------------------------------------------
 
@@ -159,8 +164,9 @@ def _build_device(options: SimulatorOptions, notes: list[str]) -> FaultyLink:
         )
     else:
         from .pn532 import SimulatedPn532
+        from .pn532_tap import FrameTap
 
-        device = SimulatedPn532(options.state_dir)
+        device = SimulatedPn532(options.state_dir, tap=FrameTap(options.tap) if options.tap else None)
     link = FaultyLink(device, role=options.role)
     for name, value in options.faults.items():
         link.set_fault(name, value)
@@ -203,6 +209,8 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
             p.add_argument("--chip-unreadable", action="store_true", help="cards at the contactless station have no readable chip")
         else:
             p.add_argument("--chip-absent", action="store_true", help="never see a card")
+            p.add_argument("--tap", type=Path, metavar="FILE",
+                           help="append every PN532 frame received and sent to FILE, one line each")
         p.set_defaults(sim_role=role)
     control = sub.add_parser("control", help="send one JSON message to a running simulator's control channel")
     control.add_argument("address", help="the control address the simulator printed")
@@ -224,7 +232,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         link_path=args.link, control=args.control, print_ms=getattr(args, "print_ms", 0),
         png_dir=getattr(args, "png", None), cards=getattr(args, "cards", None),
         ribbon=getattr(args, "ribbon", None), ribbon_type=getattr(args, "ribbon_type", "YMCKO"),
-        faults=faults,
+        faults=faults, tap=getattr(args, "tap", None),
     )
 
 
