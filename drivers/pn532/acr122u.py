@@ -253,20 +253,15 @@ class Acr122uLink:
 
 
 def open_acr122u_reader(transport: Transport, *, command_timeout: float = 1.0, poll_interval: float = 0.05):
-    """A ``Pn532Reader`` on an ACR122U: power the slot, configure polling, check the chip.
+    """A ``Pn532Reader`` on an ACR122U: power the slot, then the same set-up as over HSU.
 
     On failure the transport is left open: it belongs to the caller until a
     reader is returned.
     """
     from .commands import Pn532
-    from .reader import PN532_IC, POLL_RETRIES, Pn532Reader
+    from .reader import Pn532Reader
 
     link = Acr122uLink(transport)
     link.power_on(command_timeout)
-    pn532 = Pn532(link, timeout=command_timeout)
-    pn532.sam_configure()
-    pn532.set_max_retries(passive_activation=POLL_RETRIES)
-    version = pn532.firmware_version()
-    if version.ic != PN532_IC:
-        raise ProtocolError(f"the chip reports IC 0x{version.ic:02X}, not a PN532 (0x32)")
-    return Pn532Reader(pn532, command_timeout=command_timeout, poll_interval=poll_interval)
+    return Pn532Reader.configure(Pn532(link, timeout=command_timeout), command_timeout=command_timeout,
+                                 poll_interval=poll_interval)

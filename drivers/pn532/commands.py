@@ -13,7 +13,7 @@ from typing import Callable, Protocol
 
 import structlog
 
-from ..errors import TransportTimeoutError
+from ..errors import TransportError, TransportTimeoutError
 from ..transport import Transport
 from . import protocol as p
 
@@ -21,6 +21,8 @@ _log = structlog.get_logger(__name__)
 
 #: HSU wake-up from power-down: 55 55 then a long run of zeros (PN532 manual, HSU wake-up).
 WAKEUP_PREAMBLE = b"\x55\x55" + bytes(14)
+#: Diagnose's communication line test data: the chip echoes it (libnfc checks the line this way).
+LINE_TEST = b"ktp-agent"
 
 
 class Link(Protocol):
@@ -43,9 +45,25 @@ class Pn532:
     def __init__(self, link: Link, *, timeout: float = 1.0) -> None:
         self._link = link
         self._timeout = timeout
+        self._parameters: int | None = None  # SetParameters flags, once this host has set them
 
     def _run(self, command: bytes, timeout: float | None) -> bytes:
         return self._link.exchange(command, self._timeout if timeout is None else timeout)
+
+    def check_line(self, timeout: float | None = None) -> None:
+        """Diagnose's communication line test: the chip must echo the test data unchanged."""
+        command = bytes([p.Command.DIAGNOSE, 0x00]) + LINE_TEST
+        echo = p.response_payload(p.Command.DIAGNOSE, self._run(command, timeout))
+        if echo != command[1:]:
+            raise p.UnexpectedResponseError("the chip's Diagnose echo differs from what was sent")
+
+    def set_parameters(self, flags: int, timeout: float | None = None) -> None:
+        """SetParameters; the chip cannot tell them back, so they are remembered here."""
+        p.decode_set_parameters(self._run(p.encode_set_parameters(flags), timeout))
+        self._parameters = flags
+
+    def rf_field(self, on: bool, timeout: float | None = None) -> None:
+        p.decode_rf_configuration(self._run(p.encode_rf_field(on), timeout))
 
     def firmware_version(self, timeout: float | None = None) -> p.FirmwareVersion:
         return p.decode_get_firmware_version(self._run(p.encode_get_firmware_version(), timeout))
@@ -66,7 +84,8 @@ class Pn532:
         timeout: float | None = None,
     ) -> list[p.PassiveTarget]:
         command = p.encode_in_list_passive_target(target_type, max_targets)
-        return p.decode_in_list_passive_target(self._run(command, timeout), target_type)
+        auto_rats = self._parameters is None or bool(self._parameters & p.PARAM_AUTO_RATS)
+        return p.decode_in_list_passive_target(self._run(command, timeout), target_type, auto_rats=auto_rats)
 
     def data_exchange(self, tg: int, data: bytes, timeout: float | None = None) -> bytes:
         return p.decode_in_data_exchange(self._run(p.encode_in_data_exchange(tg, data), timeout))
@@ -81,12 +100,23 @@ class Pn532:
 class HsuLink:
     """PN532 frames over a byte transport (the chip's High Speed UART).
 
-    Each exchange discards stale input, writes the frame, waits for the
+    Each exchange discards stale input, writes the frame and waits for the
     chip's ACK (resending on NACK, a bounded number of times), then for the
     response frame. A bad response frame is answered with NACK so the chip
-    resends it, also bounded. When the deadline passes the host sends ACK,
-    which cancels the chip's pending command, and raises
-    TransportTimeoutError. One deadline covers the whole exchange.
+    resends it, also bounded. One deadline covers the whole exchange.
+
+    What real hosts taught it (docs/reader-dialogues.md):
+
+    * a chip that sends no ACK at all within its share of the deadline may
+      have fallen asleep or lost the frame's start: the link sends the HSU
+      wake-up preamble and an ACK (which cancels anything half-received)
+      and sends the command again, ``max_rewakes`` times;
+    * a response that comes without its ACK (the ACK was lost on the line)
+      is taken, once it answers the command;
+    * when the deadline passes the host sends ACK, which cancels the chip's
+      pending command, and raises TransportTimeoutError;
+    * ``close`` sends that ACK too and never powers the chip down: some
+      boards stop answering on HSU after PowerDown.
     """
 
     def __init__(
@@ -94,12 +124,14 @@ class HsuLink:
         transport: Transport,
         *,
         max_resends: int = 2,
+        max_rewakes: int = 1,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transport = transport
         self._parser = p.FrameParser()
         self._frames: deque[p.Frame] = deque()
         self._max_resends = max_resends
+        self._max_rewakes = max_rewakes
         self._clock = clock
 
     def wakeup(self) -> None:
@@ -110,12 +142,11 @@ class HsuLink:
         if not command:
             raise ValueError("a PN532 command needs at least its code")
         deadline = self._clock() + timeout
-        self._discard_stale_input()
         frame = p.build_frame(p.HOST_TO_CHIP, command)
-        self._transport.write(frame)
         try:
-            self._await_ack(frame, deadline)
-            response = self._await_response(deadline)
+            response = self._send_until_acked(frame, deadline)
+            if response is None:
+                response = self._await_response(deadline)
         except TransportTimeoutError:
             self._cancel()
             raise
@@ -123,19 +154,43 @@ class HsuLink:
         return response
 
     def close(self) -> None:
+        try:
+            self._cancel()
+        except TransportError:
+            pass  # already unplugged: nothing to cancel
         self._transport.close()
 
-    def _await_ack(self, frame: bytes, deadline: float) -> None:
+    def _send_until_acked(self, frame: bytes, deadline: float) -> bytes | None:
+        """Send ``frame`` until the chip ACKs it; a response that came without its ACK is returned."""
+        for rewakes_left in range(self._max_rewakes, -1, -1):
+            self._discard_stale_input()
+            self._transport.write(frame)
+            share = (deadline - self._clock()) / (rewakes_left + 1)
+            try:
+                return self._await_ack(frame, self._clock() + share)
+            except TransportTimeoutError:
+                if rewakes_left == 0:
+                    raise
+            _log.info("pn532.ack_missed", action="re-wake and resend")
+            self._transport.write(WAKEUP_PREAMBLE + p.ACK_FRAME)
+        raise AssertionError("unreachable")
+
+    def _await_ack(self, frame: bytes, deadline: float) -> bytes | None:
         resends = 0
         while True:
             item = self._next_frame(deadline)
             if isinstance(item, p.Ack):
-                return
+                return None
             if isinstance(item, p.Nack) and resends < self._max_resends:
                 resends += 1
                 _log.debug("pn532.command_resent", reason="nack")
                 self._transport.write(frame)
                 continue
+            if isinstance(item, p.InformationFrame) and item.tfi == p.CHIP_TO_HOST:
+                _log.info("pn532.ack_lost", action="response taken")
+                return item.data
+            if isinstance(item, p.ErrorFrame):
+                raise p.ErrorFrameReceivedError("the chip answered with an error frame (syntax error)")
             raise p.UnexpectedResponseError(f"expected ACK from the chip, got {type(item).__name__}")
 
     def _await_response(self, deadline: float) -> bytes:

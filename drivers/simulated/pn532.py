@@ -128,6 +128,12 @@ class SimulatedPn532:
             return True
 
     @property
+    def faults(self) -> dict[str, object]:
+        """The faults now in force (counted faults show what is left of them)."""
+        with self._lock:
+            return dict(self._faults)
+
+    @property
     def asleep(self) -> bool:
         with self._lock:
             return self._wake_sources is not None

@@ -35,6 +35,7 @@ from usb.core import USBError, USBTimeoutError
 
 from ..pn532 import acr122u as ccid
 from ..pn532 import protocol as p
+from ..pn532.commands import WAKEUP_PREAMBLE
 from ..usb_transport import usb_uri
 from .evolis import SimulatedEvolis
 from .host import SimulatedDevice
@@ -190,7 +191,8 @@ class SimulatedCcidFront:
 
     def _run_pn532(self, command: bytes) -> bytes | None:
         """The APDU answer to one PN532 command; None when the chip stays silent."""
-        reply = self._pn532.feed(p.build_frame(p.HOST_TO_CHIP, command))
+        # The reader's own firmware owns the PN532's serial line: it wakes the chip before each command.
+        reply = self._pn532.feed(WAKEUP_PREAMBLE + p.build_frame(p.HOST_TO_CHIP, command))
         if not reply:
             return None
         try:

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from drivers.errors import DisconnectedError
+from drivers.pn532.protocol import ChipStatusError
 from drivers.evolis.printer import EvolisPrinter
 from drivers.interfaces import CARD_HEIGHT, CARD_WIDTH, CardFace, CardPosition
 from drivers.pn532.acr122u import open_acr122u_reader
@@ -24,6 +25,7 @@ from drivers.simulated.bench import SimBench
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.host import SimulatedDevice, serve_over_pipe, serve_over_pty, serve_over_tcp
 from drivers.simulated.pn532 import SimulatedPn532
+from drivers.simulated.pn532_tap import FrameTap, commands_sent
 from drivers.simulated.usb_backend import serve_over_usb
 from drivers.transport import Transport
 
@@ -77,15 +79,18 @@ def printer(request, tmp_path) -> Connected:
     return connect(request, driver, simulator, unplug, request.param)
 
 
-@pytest.fixture(params=LINKS, ids=[f"reader-{link}" for link in LINKS])
-def reader(request, tmp_path) -> Connected:
-    simulator = SimulatedPn532(tmp_path)
-    transport, unplug = open_link(request.param, simulator)
-    if request.param == "usb":
+def open_reader(request, simulator: SimulatedPn532, link: str) -> Connected:
+    transport, unplug = open_link(link, simulator)
+    if link == "usb":
         driver = open_acr122u_reader(transport, command_timeout=COMMAND_TIMEOUT)
     else:
         driver = Pn532Reader.over_hsu(transport, command_timeout=COMMAND_TIMEOUT)
-    return connect(request, driver, simulator, unplug, request.param)
+    return connect(request, driver, simulator, unplug, link)
+
+
+@pytest.fixture(params=LINKS, ids=[f"reader-{link}" for link in LINKS])
+def reader(request, tmp_path) -> Connected:
+    return open_reader(request, SimulatedPn532(tmp_path, tap=FrameTap()), request.param)
 
 
 def card_face() -> CardFace:
@@ -164,6 +169,70 @@ def test_unplugged_reader_raises_disconnected_and_nothing_else(reader, tmp_path)
         reader.device.find_card(timeout=POLL)
     with pytest.raises(DisconnectedError):
         reader.device.find_card(timeout=POLL)
+
+
+# -- reader robustness: what libnfc and nfcpy do with real chips ---------------
+# (docs/reader-dialogues.md)
+
+APDU_SELECT = bytes.fromhex("00a4040000")
+
+
+def test_reader_takes_the_answer_whose_ack_was_lost(reader, tmp_path):
+    SimBench(tmp_path).place_card(UID)
+    reader.simulator.set_fault("drop_acks", 1)
+    assert reader.device.find_card(timeout=POLL).uid == UID
+    assert any(entry.name == "ACK lost" for entry in reader.simulator.tap.entries)
+
+
+def test_reader_rewakes_a_chip_that_fell_asleep_and_goes_on(reader, tmp_path):
+    SimBench(tmp_path).place_card(UID)
+    reader.simulator.set_fault("asleep", True)
+    assert reader.device.find_card(timeout=POLL).uid == UID
+    assert not reader.simulator.asleep
+    assert any(entry.name == "wake-up" for entry in reader.simulator.tap.entries)
+
+
+def test_closing_the_reader_never_powers_the_chip_down(reader):
+    reader.device.find_card(timeout=POLL)
+    reader.device.close()
+    assert not reader.simulator.asleep
+    assert "PowerDown" not in commands_sent(reader.simulator.tap.entries)
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_reader_sets_automatic_rats_whatever_another_host_left(request, tmp_path, link):
+    simulator = SimulatedPn532(tmp_path)
+    simulator.chip.execute(bytes([0x12, 0x00]))  # nfcpy leaves every SetParameters flag cleared
+    reader = open_reader(request, simulator, link)
+    SimBench(tmp_path).place_card(UID)
+    assert reader.device.find_card(timeout=POLL).uid == UID
+    assert simulator.chip.parameters == 0x14
+    assert reader.device.exchange(APDU_SELECT) == b"\x6d\x00"  # ISO-DEP: the ATS was read
+
+
+def test_a_released_card_is_found_again(reader, tmp_path):
+    SimBench(tmp_path).place_card(UID)
+    assert reader.device.find_card(timeout=POLL).uid == UID
+    reader.device.release()
+    assert reader.device.find_card(timeout=POLL).uid == UID
+    reader.device.release()
+
+
+def test_rf_errors_while_polling_are_retried(reader, tmp_path):
+    SimBench(tmp_path).place_card(UID)
+    reader.simulator.set_fault("rf_errors", 5)  # more than one poll's own activation retries
+    assert reader.device.find_card(timeout=0).uid == UID
+
+
+def test_rf_errors_in_a_card_exchange_are_retried_a_bounded_number_of_times(reader, tmp_path):
+    SimBench(tmp_path).place_card(UID)
+    reader.device.find_card(timeout=POLL)
+    reader.simulator.set_fault("rf_errors", 2)
+    assert reader.device.exchange(APDU_SELECT) == b"\x6d\x00"
+    reader.simulator.set_fault("rf_errors", 10)
+    with pytest.raises(ChipStatusError, match="timeout"):
+        reader.device.exchange(APDU_SELECT)
+    assert reader.simulator.faults["rf_errors"] == 7  # three tries, then the error is the caller's
 
 
 # -- the station: printer and reader on every pair of links -------------------
