@@ -9,7 +9,7 @@ import pytest
 from drivers.errors import ProtocolError, TransportTimeoutError
 from drivers.interfaces import ChipTarget
 from drivers.pn532 import protocol as p
-from drivers.pn532.commands import HsuLink, Pn532
+from drivers.pn532.commands import WAKEUP_PREAMBLE, HsuLink, Pn532
 from drivers.pn532.reader import Pn532Reader
 from drivers.serial_transport import SerialTransport
 from drivers.simulated.bench import SimBench
@@ -210,3 +210,47 @@ def test_link_discards_stale_input_before_a_command(request):
     link.wakeup()  # the chip "answers" the preamble with a stray frame
     time.sleep(0.05)
     assert link.exchange(b"\x02", TIMEOUT) == bytes.fromhex("0332010607")
+
+
+class ChipThatSleeps:
+    """Answers the firmware command only once the HSU wake-up preamble came before it."""
+
+    def __init__(self) -> None:
+        self.stream = b""
+
+    def feed(self, data: bytes) -> bytes:
+        self.stream += data
+        woken = self.stream.find(WAKEUP_PREAMBLE)
+        if woken >= 0 and FIRMWARE_COMMAND in self.stream[woken:]:
+            self.stream = b""
+            return p.ACK_FRAME + FIRMWARE_REPLY
+        return b""
+
+
+def test_link_rewakes_the_chip_and_resends_when_no_ack_comes(request):
+    chip = ChipThatSleeps()
+    link = HsuLink(open_link(chip, "pipe", request))
+    assert link.exchange(b"\x02", TIMEOUT) == bytes.fromhex("0332010607")
+
+
+def test_link_gives_up_after_its_rewakes_within_the_deadline(request):
+    chip = ScriptedChip([])
+    link = HsuLink(open_link(chip, "pipe", request), max_rewakes=1)
+    with pytest.raises(TransportTimeoutError):
+        link.exchange(b"\x02", 0.2)
+    time.sleep(0.05)
+    assert b"".join(chip.received).count(FIRMWARE_COMMAND) == 2
+
+
+def test_link_takes_a_response_whose_ack_was_lost(request):
+    chip = ScriptedChip([FIRMWARE_REPLY])
+    link = HsuLink(open_link(chip, "pipe", request))
+    assert link.exchange(b"\x02", TIMEOUT) == bytes.fromhex("0332010607")
+
+
+def test_closing_the_link_cancels_and_never_powers_the_chip_down(request):
+    chip = ScriptedChip([])
+    link = HsuLink(open_link(chip, "pipe", request))
+    link.close()
+    time.sleep(0.05)
+    assert b"".join(chip.received) == p.ACK_FRAME
