@@ -33,6 +33,8 @@ SENS_RES = b"\x00\x44"
 SEL_RES_ISO14443_4 = 0x20
 #: The ATS a simulated ISO 14443-4 chip returns: TL, T0, TA, TB, TC.
 ATS = bytes.fromhex("0578807002")
+#: ISO/IEC 14443-3: a single-size UID starting with this byte is random, drawn anew at every activation.
+RANDOM_UID_FIRST_BYTE = b"\x08"
 
 _FAULT_DEFAULTS = MappingProxyType({"no_reply": False, "garbage": False, "slow_seconds": 0.0, "chip_absent": False})
 
@@ -53,6 +55,7 @@ class SimulatedPn532:
         garbage: bool = False,
         slow_seconds: float = 0.0,
         chip_absent: bool = False,
+        random_uid: bool = False,
         seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -62,6 +65,7 @@ class SimulatedPn532:
         self._lock = threading.Lock()
         self._parser = p.FrameParser()
         self._random = random.Random(seed)
+        self._random_uid = random_uid
         self._sleep = sleep
         self._last_response = b""
         self._active_tg: int | None = None
@@ -155,10 +159,16 @@ class SimulatedPn532:
         if params[1] != p.TargetType.TYPE_A_106 or card is None or not card[1]:
             self._active_tg = None
             return b"\x00"
-        uid = card[0]
+        uid = self._activation_uid(card[0])
         self._active_tg = 1
         target = bytes([1]) + SENS_RES + bytes([SEL_RES_ISO14443_4, len(uid)]) + uid + ATS
         return b"\x01" + target
+
+    def _activation_uid(self, own_uid: bytes) -> bytes:
+        """The UID the card answers at this activation: its own, or a fresh random one."""
+        if not self._random_uid:
+            return own_uid
+        return RANDOM_UID_FIRST_BYTE + self._random.randbytes(3)
 
     def _in_data_exchange(self, params: bytes) -> bytes:
         _require(len(params) >= 1)

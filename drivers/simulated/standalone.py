@@ -60,6 +60,7 @@ class SimulatorOptions:
     ribbon: int | None = None
     ribbon_type: str = "YMCKO"
     faults: dict[str, object] = field(default_factory=dict)
+    random_uid: bool = False  # reader: the card answers a fresh random UID at every activation
 
     @property
     def control_address(self) -> str:
@@ -160,7 +161,7 @@ def _build_device(options: SimulatorOptions, notes: list[str]) -> FaultyLink:
     else:
         from .pn532 import SimulatedPn532
 
-        device = SimulatedPn532(options.state_dir)
+        device = SimulatedPn532(options.state_dir, random_uid=options.random_uid)
     link = FaultyLink(device, role=options.role)
     for name, value in options.faults.items():
         link.set_fault(name, value)
@@ -203,6 +204,8 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
             p.add_argument("--chip-unreadable", action="store_true", help="cards at the contactless station have no readable chip")
         else:
             p.add_argument("--chip-absent", action="store_true", help="never see a card")
+            p.add_argument("--random-uid", action="store_true",
+                           help="the card answers a fresh random UID (08 xx xx xx) at every activation")
         p.set_defaults(sim_role=role)
     control = sub.add_parser("control", help="send one JSON message to a running simulator's control channel")
     control.add_argument("address", help="the control address the simulator printed")
@@ -224,7 +227,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         link_path=args.link, control=args.control, print_ms=getattr(args, "print_ms", 0),
         png_dir=getattr(args, "png", None), cards=getattr(args, "cards", None),
         ribbon=getattr(args, "ribbon", None), ribbon_type=getattr(args, "ribbon_type", "YMCKO"),
-        faults=faults,
+        faults=faults, random_uid=getattr(args, "random_uid", False),
     )
 
 
