@@ -8,6 +8,7 @@ import argparse
 import pytest
 
 from drivers.errors import UnsupportedDeviceError
+from drivers.interfaces import ChipTarget
 from drivers.pn532 import protocol as p
 from drivers.pn532.reader import Pn532Reader
 from drivers.registry import open_reader
@@ -105,3 +106,11 @@ def test_standalone_reader_takes_random_uid_from_its_command_line(tmp_path):
         sim.stop()
     assert_random(uids)
 
+
+
+@pytest.mark.parametrize("uid, random", [
+    ("08a1b2c3", True), ("08000000", True),
+    ("04a1b2c3", False), ("08a1b2c3d4e5f6", False), ("a1b2c3d4", False), ("", False),
+])
+def test_only_a_single_size_uid_starting_08_is_random(uid, random):
+    assert ChipTarget(bytes.fromhex(uid), "A").uid_is_random is random
