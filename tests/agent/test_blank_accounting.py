@@ -145,3 +145,41 @@ def test_schema_5_journal_marks_random_uids_and_gives_unsent_reports_their_count
         assert journal.blank_owner(4) == "doubt"
     finally:
         journal.close()
+
+
+def test_the_technician_sees_an_in_doubt_blank_by_its_counter_and_resolves_it(tmp_path, capsys):
+    from agent.cli import main
+
+    config = tmp_path / "agent.toml"
+    config.write_text(f"""
+[station]
+id = "{STATION}"
+state_dir = "{tmp_path / 'state'}"
+[server]
+url = "http://127.0.0.1:9"
+token_file = "token"
+signing_key = "server.pub.pem"
+station_key = "station.pem"
+[printer]
+uri = "sim://printer"
+[reader]
+uri = "sim://reader"
+""")
+    journal = Journal(tmp_path / "state" / "journal.sqlite3")
+    downloaded(journal, "doubt")
+    journal.record_intent("doubt", cards_before=10, panels_before=50)
+    journal.record_blank("doubt", RANDOM_UID, uid_is_random=True)
+    journal.mark_in_doubt("doubt", "card left the printer; outcome unknown")
+    journal.close()
+
+    assert main(["jobs", "list", "--state", "in-doubt", "--config", str(config)]) == 0
+    listed = capsys.readouterr().out
+    assert f"blank=11  uid={RANDOM_UID} (random)" in listed
+    assert main(["jobs", "resolve", "doubt", "spoiled", "--config", str(config)]) == 0
+    assert "recorded as spoiled (blank: card no. 11 by the printer's counter)" in capsys.readouterr().out
+    journal = Journal(tmp_path / "state" / "journal.sqlite3")
+    try:
+        [report] = journal.pending_reports()
+        assert report.body["blank_counter"] == 11 and report.body["blank_serial"] is None
+    finally:
+        journal.close()
