@@ -3,7 +3,12 @@
 One writer connection (WAL, synchronous=FULL); every state transition is one
 transaction; the intent to print is committed before the printer is told to
 act. The poll cursor and the outbox of result reports live here too. The
-journal keeps no personal data: job ids, states, blank UIDs, times.
+journal keeps no personal data: job ids, states, blank UIDs and counters, times.
+
+A job's blank is known by the printer's card counter: the blank fed after
+``cards_before`` is number ``cards_before + 1`` (``blank_counter``). A chip
+that answers a random UID (ISO/IEC 14443-3) is recorded as it answered and
+marked random; its report then names the blank by counter only.
 """
 from __future__ import annotations
 
@@ -13,45 +18,15 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterator, Mapping
 
 from .errors import JournalError
+from .journal_records import ALLOWED, OUTCOMES, SELECT_JOBS, JobRecord, JobState, job_record
 from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-
-
-class JobState(Enum):
-    RECEIVED = "received"
-    VERIFIED = "verified"
-    DOWNLOADED = "downloaded"
-    PRINTING = "printing"
-    PRINTED = "printed"
-    SPOILED = "spoiled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-    IN_DOUBT = "in-doubt"
-    REPORTED = "reported"
-
-
-#: Outcomes: the states whose report goes to the outbox.
-OUTCOMES = (JobState.PRINTED, JobState.SPOILED, JobState.REJECTED, JobState.EXPIRED)
-
-_ALLOWED: dict[JobState, tuple[JobState, ...]] = {
-    JobState.RECEIVED: (JobState.VERIFIED, JobState.REJECTED),
-    JobState.VERIFIED: (JobState.DOWNLOADED, JobState.REJECTED, JobState.EXPIRED),
-    JobState.DOWNLOADED: (JobState.PRINTING, JobState.REJECTED, JobState.EXPIRED),
-    # Back to DOWNLOADED only when the printer's card counter proves no blank moved.
-    JobState.PRINTING: (JobState.PRINTED, JobState.SPOILED, JobState.DOWNLOADED, JobState.IN_DOUBT),
-    JobState.IN_DOUBT: (JobState.PRINTED, JobState.SPOILED),
-    JobState.PRINTED: (JobState.REPORTED,),
-    JobState.SPOILED: (JobState.REPORTED,),
-    JobState.REJECTED: (JobState.REPORTED,),
-    JobState.EXPIRED: (JobState.REPORTED,),
-    JobState.REPORTED: (),
-}
+__all__ = ["OUTCOMES", "SCHEMA_VERSION", "JobRecord", "JobState", "Journal", "JournalGauges", "PendingReport"]
 
 #: The blank-stock forecast's rate is taken over this many past days.
 FORECAST_WINDOW_DAYS = 7.0
@@ -65,24 +40,6 @@ class JournalGauges:
     outbox: int
     blanks_left: int | None  # None: stock never counted
     blanks_per_day: float
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    job_id: str
-    seq: int | None
-    state: JobState
-    outcome: str | None
-    manifest: bytes
-    signature: bytes
-    payload_size: int | None
-    payload_sha256: str | None
-    cards_before: int | None
-    panels_before: int | None
-    blank_serial: str | None
-    attempts: int
-    reason: str | None
-    received_at: float
 
 
 @dataclass(frozen=True)
@@ -216,12 +173,15 @@ class Journal:
                           panels_before=panels_before, attempts=(attempts[0] if attempts else 0) + 1)
 
     def release_intent(self, job_id: str) -> None:
-        """No blank left the feeder (counter unchanged): the job waits to print again."""
-        self._move(job_id, JobState.DOWNLOADED, cards_before=None, panels_before=None, blank_serial=None)
+        """No blank left the feeder (counter unchanged), or the one that did waits untouched
+        at the contactless station for the next attempt: the job waits to print again."""
+        self._move(job_id, JobState.DOWNLOADED, cards_before=None, panels_before=None, blank_serial=None,
+                   blank_uid_random=0, blank_counter=None)
 
     def mark_in_doubt(self, job_id: str, why: str) -> None:
         """Physical evidence cannot tell printed from spoiled: a technician decides."""
-        self._move(job_id, JobState.IN_DOUBT, reason=why)
+        with self._tx() as db:
+            self._move_in(db, job_id, JobState.IN_DOUBT, reason=why, blank_counter=_blank_counter(db, job_id))
 
     def resolve_in_doubt(self, job_id: str, outcome: JobState, station_id: str) -> dict:
         """A technician's decision on an in-doubt job, after looking at the card."""
@@ -233,12 +193,19 @@ class Journal:
             raise JournalError(f"job {job_id}: is {state}, not in-doubt")
         return self.finish(job_id, outcome, station_id, reason="technician")
 
-    def record_blank(self, job_id: str, blank_serial: str | None) -> None:
-        """The blank in the printer and its chip UID, before the print command."""
+    def record_blank(self, job_id: str, blank_serial: str | None, uid_is_random: bool = False) -> None:
+        """The blank in the printer, its counter and its chip UID, before the print command."""
         with self._tx() as db:
             self._require_state(db, job_id, (JobState.PRINTING,))
-            db.execute("UPDATE jobs SET blank_serial=?, updated_at=? WHERE job_id=?",
-                       (blank_serial, self._clock(), job_id))
+            db.execute("UPDATE jobs SET blank_serial=?, blank_uid_random=?, blank_counter=cards_before + 1,"
+                       " updated_at=? WHERE job_id=?", (blank_serial, int(uid_is_random), self._clock(), job_id))
+
+    def blank_owner(self, blank_counter: int) -> str | None:
+        """The job whose blank is the printer's card ``blank_counter`` (consumed, in doubt or
+        being printed), or None: a card nobody has counted yet."""
+        with self._lock:
+            row = self._db.execute("SELECT job_id FROM jobs WHERE blank_counter=?", (blank_counter,)).fetchone()
+        return row[0] if row else None
 
     def finish(self, job_id: str, outcome: JobState, station_id: str, reason: str | None = None,
                finished_at: str | None = None) -> dict:
@@ -247,12 +214,19 @@ class Journal:
             raise JournalError(f"job {job_id}: {outcome.value} is not an outcome")
         finished_at = finished_at or _rfc3339(self._clock())
         with self._tx() as db:
-            row = db.execute("SELECT blank_serial, attempts FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            row = db.execute("SELECT blank_serial, blank_uid_random, attempts FROM jobs WHERE job_id=?",
+                             (job_id,)).fetchone()
             if row is None:
                 raise JournalError(f"job {job_id}: not in the journal")
-            self._move_in(db, job_id, outcome, outcome=outcome.value, reason=reason, finished_at=finished_at)
-            body = {"station_id": station_id, "status": outcome.value, "blank_serial": row[0],
-                    "finished_at": finished_at, "attempts": max(row[1], 1), "reason": reason}
+            consumed = outcome in (JobState.PRINTED, JobState.SPOILED)
+            counter = _blank_counter(db, job_id) if consumed else None
+            self._move_in(db, job_id, outcome, outcome=outcome.value, reason=reason, finished_at=finished_at,
+                          blank_counter=counter)
+            body = {"station_id": station_id, "status": outcome.value,
+                    "blank_serial": None if row[1] else row[0],  # a random UID names no blank
+                    "finished_at": finished_at, "attempts": max(row[2], 1), "reason": reason}
+            if counter is not None:
+                body["blank_counter"] = counter
             db.execute("INSERT INTO outbox (job_id, body, created_at) VALUES (?, ?, ?)",
                        (job_id, json.dumps(body, sort_keys=True), self._clock()))
         return body
@@ -262,15 +236,15 @@ class Journal:
         marks = ",".join("?" for _ in states)
         with self._lock:
             rows = self._db.execute(
-                f"{_SELECT} WHERE state IN ({marks}) ORDER BY seq IS NULL, seq, received_at LIMIT ?",
+                f"{SELECT_JOBS} WHERE state IN ({marks}) ORDER BY seq IS NULL, seq, received_at LIMIT ?",
                 (*[s.value for s in states], limit),
             ).fetchall()
-        return [_record(r) for r in rows]
+        return [job_record(r) for r in rows]
 
     def get(self, job_id: str) -> JobRecord | None:
         with self._lock:
-            row = self._db.execute(f"{_SELECT} WHERE job_id=?", (job_id,)).fetchone()
-        return _record(row) if row else None
+            row = self._db.execute(f"{SELECT_JOBS} WHERE job_id=?", (job_id,)).fetchone()
+        return job_record(row) if row else None
 
     def gauges(self) -> JournalGauges:
         """Jobs by state, reports waiting and blank stock, read together.
@@ -361,7 +335,7 @@ class Journal:
             self._move_in(db, job_id, to, **fields)
 
     def _move_in(self, db: sqlite3.Connection, job_id: str, to: JobState, **fields: object) -> None:
-        allowed_from = tuple(s for s, targets in _ALLOWED.items() if to in targets)
+        allowed_from = tuple(s for s, targets in ALLOWED.items() if to in targets)
         self._require_state(db, job_id, allowed_from)
         columns = ", ".join(f"{k}=?" for k in fields)
         sets = f"state=?, updated_at=?{', ' + columns if columns else ''}"
@@ -378,21 +352,10 @@ class Journal:
             raise JournalError(f"job {job_id}: is {row[0]}, expected {names}")
 
 
-_COLUMNS = ("job_id", "seq", "state", "outcome", "manifest", "signature", "payload_size",
-            "payload_sha256", "expires_at", "cards_before", "panels_before", "blank_serial", "attempts",
-            "reason", "received_at", "updated_at", "finished_at")
-_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM jobs"
-
-
-def _record(row: tuple) -> JobRecord:
-    d = dict(zip(_COLUMNS, row))
-    return JobRecord(
-        job_id=d["job_id"], seq=d["seq"], state=JobState(d["state"]), outcome=d["outcome"],
-        manifest=bytes(d["manifest"]), signature=bytes(d["signature"]), payload_size=d["payload_size"],
-        payload_sha256=d["payload_sha256"], cards_before=d["cards_before"], panels_before=d["panels_before"],
-        blank_serial=d["blank_serial"], attempts=d["attempts"], reason=d["reason"],
-        received_at=d["received_at"],
-    )
+def _blank_counter(db: sqlite3.Connection, job_id: str) -> int | None:
+    """The printer's card counter of the blank this job took: the one fed after its intent."""
+    row = db.execute("SELECT cards_before FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+    return row[0] + 1 if row is not None and row[0] is not None else None
 
 
 def _rfc3339(ts: float) -> str:

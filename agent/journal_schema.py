@@ -5,7 +5,7 @@ one end up the same. MIGRATIONS[n] takes a journal from schema n to n + 1.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _STOCK = """CREATE TABLE IF NOT EXISTS stock (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -14,7 +14,16 @@ _STOCK = """CREATE TABLE IF NOT EXISTS stock (
     note TEXT
 )"""
 
-SCHEMA = _STOCK + """;
+_OUTBOX = """CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id TEXT NOT NULL UNIQUE,
+    body TEXT NOT NULL,          -- the report as JSON, exactly as sent
+    created_at REAL NOT NULL,
+    sent_at REAL,
+    tries INTEGER NOT NULL DEFAULT 0
+)"""
+
+SCHEMA = _STOCK + ";\n" + _OUTBOX + """;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
@@ -28,7 +37,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     expires_at TEXT,
     cards_before INTEGER,        -- printer card counter recorded with the intent
     panels_before INTEGER,       -- printer panel counter recorded with the intent (schema 2)
-    blank_serial TEXT,
+    blank_serial TEXT,           -- the chip UID as it answered (a random one too)
+    blank_uid_random INTEGER NOT NULL DEFAULT 0,  -- 1: that UID was random, it names no chip (schema 6)
+    blank_counter INTEGER,       -- printer card counter of this job's blank, once it moved (schema 6)
     attempts INTEGER NOT NULL DEFAULT 0,
     reason TEXT,
     received_at REAL NOT NULL,
@@ -38,18 +49,11 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_seq ON jobs(seq) WHERE seq IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state, seq);
 CREATE TABLE IF NOT EXISTS state_counts (state TEXT PRIMARY KEY, n INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL UNIQUE,
-    body TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    sent_at REAL,
-    tries INTEGER NOT NULL DEFAULT 0
-);
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(id) WHERE sent_at IS NULL;
 CREATE TABLE IF NOT EXISTS tallies (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_consumed ON jobs(finished_at)
     WHERE outcome IN ('printed', 'spoiled') AND cards_before IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_blank_counter ON jobs(blank_counter) WHERE blank_counter IS NOT NULL;
 """
 
 #: A blank is consumed when its job ends printed or spoiled after a blank was
@@ -67,6 +71,19 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO tallies SELECT 'blanks_consumed', COUNT(*) FROM jobs WHERE outcome IN ('printed', 'spoiled')"
         " AND cards_before IS NOT NULL AND EXISTS (SELECT 1 FROM stock)"
         " AND finished_at >= strftime('%Y-%m-%dT%H:%M:%SZ', (SELECT MIN(at) FROM stock), 'unixepoch')"),
+    # Random UIDs are marked; every consumed (or in-doubt) blank gets its counter, the blank
+    # after cards_before; reports not yet sent carry it (a server that holds one already
+    # takes the same report with the counter added as a repeat).
+    5: ("ALTER TABLE jobs ADD COLUMN blank_uid_random INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN blank_counter INTEGER",
+        _OUTBOX,
+        "UPDATE jobs SET blank_uid_random = 1"
+        " WHERE length(blank_serial) = 8 AND lower(substr(blank_serial, 1, 2)) = '08'",
+        "UPDATE jobs SET blank_counter = cards_before + 1"
+        " WHERE cards_before IS NOT NULL AND (outcome IN ('printed', 'spoiled') OR state = 'in-doubt')",
+        "UPDATE outbox SET body = json_set(body, '$.blank_counter',"
+        " (SELECT blank_counter FROM jobs WHERE jobs.job_id = outbox.job_id))"
+        " WHERE sent_at IS NULL AND (SELECT blank_counter FROM jobs WHERE jobs.job_id = outbox.job_id) IS NOT NULL"),
 }
 
 #: Jobs per state, kept by triggers in the same transaction as each change, so that

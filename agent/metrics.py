@@ -135,6 +135,8 @@ class StationMetrics:
         self.info = Info("ktp_station", "Station identity", registry=r)
         self.info.info({"station_id": station_id, "version": "0.1.0"})
         self.cards = Counter("ktp_cards", "Cards finished, by result", ["result"], registry=r)
+        self.random_uid_blanks = Counter("ktp_random_uid_blanks", "Blanks consumed whose chip answered a random "
+                                         "UID (accounted by the printer's card counter)", registry=r)
         self.rejected = Counter("ktp_jobs_rejected", "Jobs rejected, by reason", ["reason"], registry=r)
         self.stage_seconds = Histogram("ktp_stage_duration_seconds", "Time spent per pipeline stage",
                                        ["stage"], buckets=_LATENCY_BUCKETS, registry=r)

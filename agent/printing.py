@@ -3,7 +3,9 @@
 For each downloaded job, in seq order: decrypt, validate, render, then the
 physical part, with the journal one step ahead of the hardware: the intent
 (and the printer's card counter) is committed before a blank moves, the
-blank's chip UID before the print command, the outcome right after.
+blank's chip UID before the print command, the outcome right after. A blank
+is accounted by the printer's card counter (the one fed after the intent's
+``cards_before``), so a chip with a random UID is accounted as exactly.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Callable
 import structlog
 
 from drivers.errors import DeviceFaultError, DriverError, ProtocolError, TransportError
-from drivers.interfaces import CardFace, CardPosition, Printer, PrinterStatus, Reader
+from drivers.interfaces import CardFace, CardPosition, ChipTarget, Printer, PrinterStatus, Reader
 
 from .config import Config
 from .control import DeviceRequest, DeviceRequestError
@@ -196,6 +198,7 @@ class PrintWorker:
 
     def _print(self, card: PreparedCard, status: PrinterStatus) -> None:
         job, printer, reader = card.job, self.printer, self.reader
+        status = self._clear_leftover_card(job.job_id, status)
         waiting_blank = status.card_position is CardPosition.CONTACTLESS
         # A blank left untouched at the contactless station is used, not wasted.
         before = status.cards_inserted - 1 if waiting_blank else status.cards_inserted
@@ -210,7 +213,7 @@ class PrintWorker:
                 raise
             self._crash.hit("print.inserted")
         target = reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
-        self.journal.record_blank(job.job_id, target.uid_hex if target else None)
+        self._record_blank(job.job_id, target)
         self._crash.hit("print.blank")
         if target is None:
             printer.reject_card()
@@ -226,8 +229,33 @@ class PrintWorker:
         self._crash.hit("print.done")
         self.metrics.stage_seconds.labels("print").observe(time.monotonic() - started)
         self.metrics.job_seconds.observe(max(0.0, time.time() - job.received_at))
-        self._finish(job.job_id, JobState.PRINTED, None, blank=target.uid_hex)
+        self._finish(job.job_id, JobState.PRINTED, None)
         self._crash.hit("print.outcome")
+
+    def _clear_leftover_card(self, job_id: str, status: PrinterStatus) -> PrinterStatus:
+        """Send a card already counted for another job to the reject box before this job starts.
+
+        A blank waiting untouched at the contactless station that no job has
+        counted is this job's to use. Any other card in the printer (one left
+        inside by a failed reject, or at the station but counted for a job
+        that finished or is in doubt) is already accounted for there; printing
+        this job on it would account one blank twice.
+        """
+        position = status.card_position
+        if position is CardPosition.NONE:
+            return status
+        if position is CardPosition.CONTACTLESS and self.journal.blank_owner(status.cards_inserted) is None:
+            return status
+        log.warning("printer.leftover_rejected", job_id=job_id, card=status.cards_inserted,
+                    position=position.value)
+        self.printer.reject_card()
+        return self.printer.status()
+
+    def _record_blank(self, job_id: str, target: ChipTarget | None) -> None:
+        if target is None:
+            self.journal.record_blank(job_id, None)
+        else:
+            self.journal.record_blank(job_id, target.uid_hex, uid_is_random=target.uid_is_random)
 
     def _settle_failed_insert(self, job_id: str, before: int) -> None:
         if self.printer.cards_inserted() == before:
@@ -242,15 +270,21 @@ class PrintWorker:
         except DriverError as exc:
             log.warning("printer.reject_failed", error=str(exc))
 
-    def _finish(self, job_id: str, outcome: JobState, reason: str | None, blank: str | None = None) -> None:
-        self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
+    def _finish(self, job_id: str, outcome: JobState, reason: str | None) -> None:
+        body = self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
         self._let_go(job_id)
+        random_uid = False
         if outcome in (JobState.PRINTED, JobState.SPOILED):
             self.metrics.cards.labels(outcome.value).inc()
+            record = self.journal.get(job_id)
+            random_uid = record is not None and record.blank_uid_random
+            if random_uid:
+                self.metrics.random_uid_blanks.inc()
         if outcome is JobState.SPOILED:
             self.faults.spoiled(reason or "unknown", job_id)
         event = {JobState.PRINTED: "card.printed", JobState.SPOILED: "card.spoiled"}.get(outcome, "job.finished")
-        log.info(event, job_id=job_id, outcome=outcome.value, reason=reason, blank_serial=blank)
+        log.info(event, job_id=job_id, outcome=outcome.value, reason=reason, blank_serial=body["blank_serial"],
+                 blank_counter=body.get("blank_counter"), random_uid=random_uid)
         self._outcome_ready()
 
     # -- restart recovery -----------------------------------------------------
@@ -269,7 +303,7 @@ class PrintWorker:
                 self._reject_quietly()
                 self._finish(job.job_id, JobState.SPOILED, "interrupted")
             elif resolution is Resolution.PRINTED:
-                self._finish(job.job_id, JobState.PRINTED, None, blank=job.blank_serial)
+                self._finish(job.job_id, JobState.PRINTED, None)
             elif resolution is Resolution.REJECTED:
                 self._finish(job.job_id, JobState.SPOILED, "interrupted")
             else:
@@ -280,7 +314,7 @@ class PrintWorker:
         if job.blank_serial is None and status.card_position is CardPosition.CONTACTLESS:
             target = self.reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
             if target is not None:
-                self.journal.record_blank(job.job_id, target.uid_hex)
+                self._record_blank(job.job_id, target)
 
 
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .config import load_config
-from .journal import JobState, Journal
+from .journal import JobRecord, JobState, Journal
 
 
 def add_jobs_commands(sub: argparse._SubParsersAction) -> None:
@@ -89,8 +89,8 @@ def _list(args: argparse.Namespace) -> int:
     try:
         states = [JobState(args.state)] if args.state else list(JobState)
         for record in journal.jobs_in(*states, limit=10_000):
-            print(f"{record.job_id}  {record.state.value:<10}  seq={record.seq}  "
-                  f"blank={record.blank_serial or '-'}  reason={record.reason or '-'}")
+            print(f"{record.job_id}  {record.state.value:<10}  seq={record.seq}  {_blank(record)}  "
+                  f"reason={record.reason or '-'}")
     finally:
         journal.close()
     return 0
@@ -102,6 +102,17 @@ def _resolve(args: argparse.Namespace) -> int:
         body = journal.resolve_in_doubt(args.job_id, JobState(args.outcome), station_id)
     finally:
         journal.close()
-    print(f"job {args.job_id}: recorded as {body['status']} (blank {body['blank_serial'] or 'unknown'});"
+    counter = body.get("blank_counter")
+    blank = f"card no. {counter} by the printer's counter" if counter is not None else "unknown"
+    if body["blank_serial"]:
+        blank += f", chip {body['blank_serial']}"
+    print(f"job {args.job_id}: recorded as {body['status']} (blank: {blank});"
           " the report is queued for the server", file=sys.stdout)
     return 0
+
+
+def _blank(record: JobRecord) -> str:
+    """The job's blank: its number by the printer's card counter, its chip UID (random ones marked)."""
+    counter = "-" if record.blank_counter is None else str(record.blank_counter)
+    uid = record.blank_serial or "-"
+    return f"blank={counter}  uid={uid}{' (random)' if record.blank_uid_random else ''}"

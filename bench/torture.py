@@ -1,6 +1,6 @@
 """Power-cut torture: the real daemon, SIGKILLed again and again, then audited.
 
-    python -m bench.torture --jobs 500 --kills 1000 --seed 1
+    python -m bench.torture --jobs 500 --kills 1000 --seed 1 [--random-uid]
 
 The daemon runs against the reference job server with simulated devices
 whose state persists. Each cycle starts it and kills it with SIGKILL, either
@@ -9,7 +9,11 @@ After every kill the journal must pass integrity_check. At the end a clean
 run drains the queue (in-doubt jobs are decided the way a technician would,
 by looking at the card: the simulator's printout for that blank), and the
 server's reports, the printer's counters and the journal are checked
-against each other.
+against each other. Blanks are accounted by the printer's card counter: the
+consumed reports' ``blank_counter`` values must be exactly 1 .. the counter,
+each once, and the printouts (named by counter) must match the printed
+reports. With ``--random-uid`` every chip answers a fresh random UID, so
+no report may name a blank by UID and the counter is all there is.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.crashpoints import POINTS
-from tests.e2e.harness import REPO, StationHarness
+from tests.e2e.harness import REPO, STATION, StationHarness
 
 #: Crash points the daemon passes for every job (the payload ones live in the fetcher).
 JOB_POINTS = tuple(p for p in POINTS if not p.startswith("payload."))
@@ -33,6 +37,7 @@ JOB_POINTS = tuple(p for p in POINTS if not p.startswith("payload."))
 
 @dataclass
 class Audit:
+    random_uid: bool = False
     jobs_issued: int = 0
     kills: int = 0
     kills_at_points: dict[str, int] = field(default_factory=dict)
@@ -43,6 +48,11 @@ class Audit:
     blanks_reported: int = 0
     blanks_unreported: int = 0
     blank_serials_repeated: int = 0
+    blank_counters_repeated: int = 0
+    blank_counters_unmatched: int = 0  # reported counters vs the printer's counter advance, either way
+    consumed_without_counter: int = 0
+    random_uids_reported: int = 0
+    server_audit_clean: bool = True
     printouts_without_report: int = 0
     printed_reports_without_printout: int = 0
     in_doubt_resolved: int = 0
@@ -51,9 +61,11 @@ class Audit:
 
     @property
     def clean(self) -> bool:
-        return not (self.integrity_failures or self.jobs_lost or self.reports_conflicting
-                    or self.blanks_unreported or self.blank_serials_repeated
-                    or self.printouts_without_report or self.printed_reports_without_printout)
+        return self.server_audit_clean and not (
+            self.integrity_failures or self.jobs_lost or self.reports_conflicting
+            or self.blanks_unreported or self.blank_serials_repeated or self.blank_counters_repeated
+            or self.blank_counters_unmatched or self.consumed_without_counter or self.random_uids_reported
+            or self.printouts_without_report or self.printed_reports_without_printout)
 
 
 def integrity_ok(station: StationHarness) -> bool:
@@ -86,18 +98,19 @@ def one_kill(station: StationHarness, rng: random.Random, audit: Audit) -> None:
         audit.integrity_failures += 1
 
 
-def in_doubt_jobs(station: StationHarness) -> list[tuple[str, str | None]]:
+def in_doubt_jobs(station: StationHarness) -> list[tuple[str, int | None]]:
     db = sqlite3.connect(station.state / "journal.sqlite3", timeout=30)
     try:
-        return db.execute("SELECT job_id, blank_serial FROM jobs WHERE state='in-doubt'").fetchall()
+        return db.execute("SELECT job_id, blank_counter FROM jobs WHERE state='in-doubt'").fetchall()
     finally:
         db.close()
 
 
 def resolve_like_a_technician(station: StationHarness, audit: Audit) -> None:
-    printed_uids = {p.stem.split("-")[2] for p in station.pngs()}
-    for job_id, blank in in_doubt_jobs(station):
-        outcome = "printed" if blank and blank in printed_uids else "spoiled"
+    """The card of an in-doubt job is found by the printer's counter (`jobs list` shows it)."""
+    printed = set(station.printout_counters())
+    for job_id, counter in in_doubt_jobs(station):
+        outcome = "printed" if counter is not None and counter in printed else "spoiled"
         subprocess.run([sys.executable, "-m", "agent", "jobs", "resolve", job_id, outcome,
                         "--config", str(station.config_path)], cwd=REPO, check=True, timeout=60,
                        capture_output=True)
@@ -128,19 +141,33 @@ def check(station: StationHarness, job_ids: list[str], audit: Audit) -> None:
     audit.blanks_unreported = abs(audit.blanks_consumed - audit.blanks_reported)
     serials = [r["blank_serial"] for r in consumed if r["blank_serial"]]
     audit.blank_serials_repeated = len(serials) - len(set(serials))
-    reported = {r["blank_serial"] for r in consumed}
-    printed = {r["blank_serial"] for r in consumed if r["status"] == "printed"}
-    printouts = [p.stem.split("-")[2] for p in station.pngs()]
-    audit.printouts_without_report = sum(uid not in reported for uid in printouts)
-    audit.printed_reports_without_printout = sum(uid not in printouts for uid in printed)
+    if audit.random_uid:
+        audit.random_uids_reported = len(serials)  # a random UID names no blank: reported as null
+    check_counters(station, consumed, audit)
 
 
-def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int) -> Audit:
+def check_counters(station: StationHarness, consumed: list[dict], audit: Audit) -> None:
+    """Blanks by the printer's counter: each of 1 .. cards_inserted in exactly one report, and
+    each printout (named by counter) is a blank reported printed."""
+    counters = [r["blank_counter"] for r in consumed if "blank_counter" in r]
+    audit.consumed_without_counter = len(consumed) - len(counters)
+    audit.blank_counters_repeated = len(counters) - len(set(counters))
+    audit.blank_counters_unmatched = len(set(counters) ^ set(range(1, audit.blanks_consumed + 1)))
+    audit.server_audit_clean = station.server.store.blank_audit(STATION)["each_blank_once"]
+    reported = set(counters)
+    printed = {r["blank_counter"] for r in consumed if r["status"] == "printed" and "blank_counter" in r}
+    printouts = station.printout_counters()
+    audit.printouts_without_report = sum(counter not in reported for counter in printouts)
+    audit.printed_reports_without_printout = sum(counter not in printouts for counter in printed)
+
+
+def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int, random_uid: bool = False) -> Audit:
     rng = random.Random(seed)
-    audit = Audit()
+    audit = Audit(random_uid=random_uid)
     started = time.monotonic()
     # A feeder and a ribbon that last the whole run: an empty feeder holds the queue, rightly.
-    station = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000")
+    station = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000",
+                             extra_reader="&random_uid=1" if random_uid else "")
     try:
         job_ids: list[str] = []
         per_batch = 8  # keep a few jobs waiting, so every named point is soon reached
@@ -165,9 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--print-ms", type=int, default=50)
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--random-uid", action="store_true",
+                        help="every chip answers a fresh random UID: blanks are accounted by counter only")
     args = parser.parse_args(argv)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="ktp-torture-"))
-    audit = torture(root, args.jobs, args.kills, args.seed, args.print_ms)
+    audit = torture(root, args.jobs, args.kills, args.seed, args.print_ms, random_uid=args.random_uid)
     print(json.dumps({**asdict(audit), "clean": audit.clean}, indent=2))
     return 0 if audit.clean else 1
 

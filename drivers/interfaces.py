@@ -114,6 +114,12 @@ class ChipTarget:
     def uid_hex(self) -> str:
         return self.uid.hex()
 
+    @property
+    def uid_is_random(self) -> bool:
+        """ISO/IEC 14443-3: a single-size (4-byte) UID starting 0x08 is drawn anew at every
+        activation, so it names no chip."""
+        return len(self.uid) == 4 and self.uid[0] == 0x08
+
 
 class Reader(Protocol):
     """A contactless reader positioned at the printer's contactless station."""

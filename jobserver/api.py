@@ -27,6 +27,7 @@ _PAYLOAD = re.compile(r"\A/v1/payloads/([0-9a-f]{64})\Z")
 _RESULT = re.compile(r"\A/v1/jobs/([^/]+)/result\Z")
 _ADMIN_JOBS = re.compile(r"\A/v1/admin/jobs\Z")
 _ADMIN_RESULTS = re.compile(r"\A/v1/admin/results\Z")
+_ADMIN_BLANK_AUDIT = re.compile(r"\A/v1/admin/blank-audit\Z")
 
 
 class RequestFieldError(ValueError):
@@ -83,6 +84,7 @@ class JobApi:
             (_RESULT, ("POST",), self._result),
             (_ADMIN_JOBS, ("POST",), self._admin_add_jobs),
             (_ADMIN_RESULTS, ("GET", "HEAD"), self._admin_results),
+            (_ADMIN_BLANK_AUDIT, ("GET", "HEAD"), self._admin_blank_audit),
         )
         for pattern, methods, endpoint in routes:
             match = pattern.match(path)
@@ -156,6 +158,9 @@ class JobApi:
         results = {job_id: report for job_id, report in self._store.results().items() if job_id in own}
         log_count = sum(1 for entry in self._store.report_log() if entry["job_id"] in own)
         return json_response(200, {"results": results, "log_count": log_count})
+
+    def _admin_blank_audit(self, request: ApiRequest) -> Response:
+        return json_response(200, self._store.blank_audit(request.station_id))
 
     def _encode_cursor(self, position: int) -> str:
         raw = f"{self._store.epoch}:{position}".encode("ascii")

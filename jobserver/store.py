@@ -27,7 +27,7 @@ from Crypto.PublicKey import ECC
 
 from .files import write_atomic
 from .issuing import IssuedJob, JobOrder, check_defect, choose_seq, citizen_serial, issue_job
-from .reports import ReportFieldError, same_outcome, validate_report
+from .reports import ReportFieldError, audit_blanks, same_outcome, validate_report
 from .sealing import rfc3339
 
 Clock = Callable[[], datetime]
@@ -148,9 +148,16 @@ class JobStore:
             return status, body
 
     def results(self) -> dict[str, dict]:
-        """Accepted reports by job id (the first of each job)."""
+        """Accepted reports by job id: the first of each job (with the ``blank_counter`` a
+        repeat added, when the first had none)."""
         with self._lock:
             return {job_id: dict(report) for job_id, report in self._results.items()}
+
+    def blank_audit(self, station_id: str) -> dict:
+        """Whether every blank the station's reports consumed appears in exactly one (``audit_blanks``)."""
+        with self._lock:
+            own = {job.job_id for job in self._by_station.get(station_id, [])}
+            return audit_blanks({job_id: r for job_id, r in self._results.items() if job_id in own})
 
     def report_log(self) -> list[dict]:
         """Every report POST received, in order: job_id, report, http_status, received_at."""
@@ -170,6 +177,8 @@ class JobStore:
             self._results[job_id] = checked
             return 200, {"ok": True}
         if same_outcome(accepted, checked):
+            if accepted.get("blank_counter") is None and checked.get("blank_counter") is not None:
+                accepted["blank_counter"] = checked["blank_counter"]  # a queued report, sent again after an upgrade
             return 200, {"ok": True}
         return 409, {"error": "report contradicts the one already accepted", "job_id": job_id,
                      "accepted": accepted}

@@ -1,7 +1,7 @@
 """``sim://`` URIs: a simulated device on a real link, driven by the real driver.
 
     sim://printer?state=DIR&link=pipe|pty|usb&print_ms=0&png=DIR&cards=N&ribbon=N&ribbon_type=YMCKO
-    sim://reader?state=DIR&link=pipe|pty|usb
+    sim://reader?state=DIR&link=pipe|pty|usb&random_uid=0|1
 
 The printer and the reader of one station share ``state`` (the contactless
 station between them). ``link=pipe`` (default) is an in-process byte pipe;
@@ -17,6 +17,9 @@ Faults at start take the simulators' fault names as options (see
 ``control=ADDRESS`` (a socket path or loopback HOST:PORT) serves the
 simulator's control channel (see ``control``) while the device is open, so
 a test can inject faults into a daemon's simulator from outside.
+``random_uid=1`` gives the reader's card a random UID (4 bytes, first byte
+0x08), new at every activation. A reader option the simulator does not know
+is an error that names it.
 """
 from __future__ import annotations
 
@@ -87,6 +90,29 @@ def _int(uri: DeviceUri, name: str) -> int | None:
         raise UnsupportedDeviceError(f"{uri.raw}: option {name}={raw!r} is not an integer") from None
 
 
+def _flag(uri: DeviceUri, name: str) -> bool:
+    raw = (uri.option(name) or "0").strip().lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise UnsupportedDeviceError(f"{uri.raw}: option {name}={raw!r} is not 1 or 0")
+
+
+#: What a sim://reader URI takes besides its fault names (faults.known_faults).
+_READER_OPTIONS = frozenset({"state", "link", "control", "slow_ms", "random_uid"})
+
+
+def _check_reader_options(uri: DeviceUri) -> None:
+    from .faults import known_faults
+
+    known = _READER_OPTIONS | (set(known_faults("reader")) - {"slow_seconds"})
+    unknown = sorted(set(uri.options) - known)
+    if unknown:
+        raise UnsupportedDeviceError(
+            f"{uri.raw}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
 def open_simulated_printer(uri: DeviceUri) -> Printer:
     if uri.target != "printer":
         raise UnsupportedDeviceError(f"{uri.raw}: expected sim://printer")
@@ -114,8 +140,9 @@ def open_simulated_reader(uri: DeviceUri) -> Reader:
     from ..pn532.reader import Pn532Reader
     from .pn532 import SimulatedPn532
 
+    _check_reader_options(uri)
     state = _state_dir(uri)
-    device = SimulatedPn532(state)
+    device = SimulatedPn532(state, random_uid=_flag(uri, "random_uid"))
     if uri.option("link") == "usb":  # an ACR122U: the same PN532 behind CCID
         from ..pn532.acr122u import open_acr122u_reader
 

@@ -56,6 +56,8 @@ from .pn532_tap import FrameTap
 #: Bytes a sleeping chip loses while it wakes up (see the module's notes).
 WAKE_LOST_BYTES = 2
 INITIAL_LINE_SPEED = 115_200
+#: ISO/IEC 14443-3: a single-size UID starting with this byte is random, drawn anew at every activation.
+RANDOM_UID_FIRST_BYTE = b"\x08"
 
 _FAULT_DEFAULTS = MappingProxyType({
     "no_reply": False, "garbage": False, "slow_seconds": 0.0, "chip_absent": False,
@@ -75,6 +77,7 @@ class SimulatedPn532:
         garbage: bool = False,
         slow_seconds: float = 0.0,
         chip_absent: bool = False,
+        random_uid: bool = False,
         seed: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         tap: FrameTap | None = None,
@@ -85,6 +88,7 @@ class SimulatedPn532:
         self._lock = threading.Lock()
         self._parser = p.FrameParser()
         self._random = random.Random(seed)
+        self._random_uid = random_uid
         self._sleep = sleep
         self.tap = tap
         self.chip = Pn532Firmware(self, bytes(firmware))
@@ -292,8 +296,11 @@ class SimulatedPn532:
         return picc if picc.activate(wake, uid=self._activation_uid(self._station_uid)) else None
 
     def _activation_uid(self, station_uid: bytes) -> bytes:
-        """The NFCID1 the card at the station answers this activation with: its own UID."""
-        return station_uid
+        """The NFCID1 the card at the station answers this activation with: its own UID, or,
+        for a random-UID card, a fresh single-size one (first byte 0x08) every time."""
+        if not self._random_uid:
+            return station_uid
+        return RANDOM_UID_FIRST_BYTE + self._random.randbytes(3)
 
     def field(self, on: bool) -> None:
         self._field_on = on

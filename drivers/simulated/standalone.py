@@ -62,6 +62,7 @@ class SimulatorOptions:
     ribbon_type: str = "YMCKO"
     faults: dict[str, object] = field(default_factory=dict)
     tap: Path | None = None  # reader: append every PN532 frame in and out to this file
+    random_uid: bool = False  # reader: the card answers a fresh random UID at every activation
 
     @property
     def control_address(self) -> str:
@@ -166,7 +167,8 @@ def _build_device(options: SimulatorOptions, notes: list[str]) -> FaultyLink:
         from .pn532 import SimulatedPn532
         from .pn532_tap import FrameTap
 
-        device = SimulatedPn532(options.state_dir, tap=FrameTap(options.tap) if options.tap else None)
+        device = SimulatedPn532(options.state_dir, tap=FrameTap(options.tap) if options.tap else None,
+                                random_uid=options.random_uid)
     link = FaultyLink(device, role=options.role)
     for name, value in options.faults.items():
         link.set_fault(name, value)
@@ -211,6 +213,8 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
             p.add_argument("--chip-absent", action="store_true", help="never see a card")
             p.add_argument("--tap", type=Path, metavar="FILE",
                            help="append every PN532 frame received and sent to FILE, one line each")
+            p.add_argument("--random-uid", action="store_true",
+                           help="the card answers a fresh random UID (08 xx xx xx) at every activation")
         p.set_defaults(sim_role=role)
     control = sub.add_parser("control", help="send one JSON message to a running simulator's control channel")
     control.add_argument("address", help="the control address the simulator printed")
@@ -232,7 +236,7 @@ def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
         link_path=args.link, control=args.control, print_ms=getattr(args, "print_ms", 0),
         png_dir=getattr(args, "png", None), cards=getattr(args, "cards", None),
         ribbon=getattr(args, "ribbon", None), ribbon_type=getattr(args, "ribbon_type", "YMCKO"),
-        faults=faults, tap=getattr(args, "tap", None),
+        faults=faults, tap=getattr(args, "tap", None), random_uid=getattr(args, "random_uid", False),
     )
 
 

@@ -6,6 +6,9 @@ from agent.errors import JournalError
 from agent.journal import JobState, Journal
 
 STATION = "3319-05"
+#: Takes a journal made by this code back to what schema 5 had.
+UNDO_SCHEMA_6 = """DROP INDEX jobs_blank_counter; ALTER TABLE jobs DROP COLUMN blank_counter;
+    ALTER TABLE jobs DROP COLUMN blank_uid_random;"""
 
 
 @pytest.fixture
@@ -155,7 +158,7 @@ def test_schema_4_journal_gets_its_consumed_tally_from_its_history(tmp_path):
     _consume(journal, "before", 1)
     journal.close()
     db = sqlite3.connect(path)  # back to schema 4: no tally, and the ledger with history
-    db.executescript("""DROP TRIGGER tally_consumed; DROP TABLE tallies;
+    db.executescript(f"""DROP TRIGGER tally_consumed; DROP TABLE tallies; {UNDO_SCHEMA_6}
         UPDATE meta SET value='4' WHERE key='schema_version';
         INSERT INTO stock (at, blanks) VALUES (1000000.0, 50);
         UPDATE jobs SET finished_at='1970-01-12T13:46:40Z';""")  # finished at the load's second

@@ -79,7 +79,7 @@ class SimulatorProcess:
 class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
                  standalone: list[str] | None = None, reader_args: list[str] | None = None,
-                 printouts: bool = True, poll_after_s: float = 1) -> None:
+                 printouts: bool = True, poll_after_s: float = 1, extra_reader: str = "") -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
         self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=poll_after_s)
@@ -93,7 +93,7 @@ class StationHarness:
         png_query = f"&png={self.cards_dir}" if printouts else ""
         printer_uri = (f"sim://printer?state={root / 'sim'}{png_query}&print_ms={print_ms}"
                        f"&link={link}{extra_printer}")
-        reader_uri = f"sim://reader?state={root / 'sim'}&link={link}"
+        reader_uri = f"sim://reader?state={root / 'sim'}&link={link}{extra_reader}"
         if standalone is not None:
             self.printer_sim = SimulatorProcess("printer", root / "sim", root / "printer-link",
                                                 [*png, "--print-ms", str(print_ms), *standalone])
@@ -196,6 +196,10 @@ listen = "127.0.0.1:{self.metrics_port}"
 
     def pngs(self) -> list[Path]:
         return sorted(self.cards_dir.glob("*.png")) if self.cards_dir.exists() else []
+
+    def printout_counters(self) -> list[int]:
+        """The printer's card counter of each card it printed (``card-<counter>-<uid>.png``)."""
+        return [int(p.stem.split("-")[1]) for p in self.pngs()]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
