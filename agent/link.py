@@ -193,7 +193,7 @@ def _is_timeout(exc: BaseException | None) -> bool:
         if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
             return True
         reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError; ssl's reason is a string
-        exc = reason if isinstance(reason, BaseException) else exc.__cause__ or exc.__context__
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__
     return False
 
 
