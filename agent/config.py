@@ -5,12 +5,13 @@ resolved against the folder that holds the configuration file.
 """
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from drivers.loopback import is_loopback
 
 from .errors import ConfigError
 
@@ -236,23 +237,11 @@ def _server(s: _Section) -> ServerConfig:
         client_key=s.path("client_key", required=False),
         station_key_passphrase_file=s.path("station_key_passphrase_file", required=False),
     )
-    if not demo and urlsplit(url).scheme == "http" and not _is_loopback(urlsplit(url).hostname):
+    if not demo and urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname):
         raise ConfigError(f"{s.where('url')}: plain http is allowed only to loopback; use https")
     if server.client_key is not None and server.client_cert is None:
         raise ConfigError(f"{s.where('client_key')}: given without client_cert")
     return server
-
-
-def _is_loopback(host: str | None) -> bool:
-    """127.0.0.0/8, ::1 or the name localhost: the only places plain http may go."""
-    if host is None:
-        return False
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _device(s: _Section) -> DeviceConfig:

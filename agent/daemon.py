@@ -14,7 +14,8 @@ from drivers.registry import open_printer, open_reader
 
 from .config import Config
 from .sdnotify import SystemdNotifier
-from .station import ServerAccess, Station
+from .link import ServerAccess
+from .station import Station
 
 log = structlog.get_logger("ktp.daemon")
 
@@ -32,9 +33,7 @@ class RunSummary:
 def server_access(config: Config) -> tuple[ServerAccess, object | None]:
     """Resolve the job server; for ``server.url = "demo"`` start the built-in one."""
     if not config.server.is_demo:
-        s = config.server
-        return ServerAccess(s.url, s.token_file, s.signing_key, s.station_key, s.ca_file, s.client_cert,
-                            s.client_key, s.station_key_passphrase_file), None
+        return ServerAccess.from_config(config), None
     from jobserver.demo import provision, start_demo_server
 
     demo_dir = config.station.state_dir / "demo"
@@ -42,6 +41,7 @@ def server_access(config: Config) -> tuple[ServerAccess, object | None]:
     server = start_demo_server(demo_dir, config.station.id, jobs=0, poll_after_s=1)
     access = ServerAccess(
         url=server.url,
+        station_id=config.station.id,
         token_file=config.server.token_file or creds.token_file,
         signing_key=config.server.signing_key or creds.server_public_key,
         station_key=config.server.station_key or creds.station_private_key,

@@ -22,18 +22,18 @@ from typing import Any, Callable
 
 from drivers.errors import DeviceFaultError, DriverError
 
+from . import __version__
 from .config import Config
 from .control import (ControlClient, DaemonNotRunningError, DeviceRequestError, Handler,
                       socket_path)
 from .errors import AgentError
 from .journal import Journal
-from .journal_guard import MARKER
+from .journal_guard import JOURNAL_FILE, MARKER
 from .logs import recent_lines, redact
 from .status import gather, journal_statistics, printer_view, station_state
 
 #: How long a request waits for the print worker to finish its current card and take it.
 DEVICE_WAIT_S = 60.0
-VERSION = "0.1.0"
 
 
 # -- the device checks (run on the devices' owner thread, or by the CLI with the daemon down) --
@@ -166,7 +166,7 @@ def _journal(config: Config) -> Journal:
     if (state / MARKER).exists():
         raise AgentError(f"{state / MARKER}: the journal is held as damaged; "
                          "see `ktp-agent journal release --config FILE`")
-    path = state / "journal.sqlite3"
+    path = state / JOURNAL_FILE
     if not path.exists():
         raise AgentError(f"{path}: no journal; has this station ever run?")
     return Journal(path)
@@ -245,7 +245,7 @@ def write_bundle(config: Config, parts: dict, out_dir: Path, now: float | None =
         "journal.json": json.dumps(parts.get("journal"), indent=2, default=str),
         "logs.jsonl": "\n".join(logs) + ("\n" if logs else ""),
         "config.toml": mask_config(config.path.read_text(errors="replace")),
-        "versions.json": json.dumps({"ktp_agent": VERSION, "python": platform.python_version(),
+        "versions.json": json.dumps({"ktp_agent": __version__, "python": platform.python_version(),
                                      "platform": platform.platform()}, indent=2),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,5 +27,9 @@ class LinkError(AgentError):
     """The job server could not be reached or answered out of contract."""
 
 
+class LinkTimeoutError(LinkError):
+    """The job server did not accept a connection, or sent no byte, within the time allowed."""
+
+
 class KeyFileError(AgentError):
     """A key or token file is missing, unreadable, or unsafe."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from enum import Enum
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,16 @@ from .spool import Spool
 from .transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
 
 log = structlog.get_logger("ktp.fetcher")
+
+
+class Rest(Enum):
+    """Why a fetch worker waits before its next round (told to ``Fetcher(on_rest=...)``)."""
+
+    FETCHED = "fetched"        # it fetched a payload: the next round at once
+    SPOOL_FULL = "spool-full"  # until a job leaves the spool (``room_freed``)
+    POLL_DUE = "poll-due"      # nothing to fetch yet: until the next poll
+    IDLE = "idle"              # a download-only worker with nothing to fetch: until a poll brings jobs
+
 
 #: Attempts resumed at once, without back-off, within one download round.
 QUICK_RESUMES = 64
@@ -68,10 +79,14 @@ def fetch_until_done(download: PayloadDownload, should_stop: Callable[[], bool],
 class Fetcher:
     def __init__(self, config: Config, link: ServerLink, journal: Journal, intake: Intake,
                  spool: Spool, metrics: StationMetrics, stop: threading.Event,
-                 job_ready: Callable[[], None], clock: Callable[[], float] = time.time) -> None:
+                 job_ready: Callable[[], None], clock: Callable[[], float] = time.time,
+                 on_rest: Callable[[Rest, float], None] = lambda why, seconds: None) -> None:
+        """``on_rest`` is told why and how long a worker is about to wait, once its state says so:
+        a ``room_freed`` or ``wake`` after it ends that wait at once."""
         self.config, self.link, self.journal, self.intake = config, link, journal, intake
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
+        self._on_rest = on_rest
         self._clock = clock
         t = config.transfer
         self._loops = [LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
@@ -118,14 +133,19 @@ class Fetcher:
         return self._rest(self._download_some(), polls=False)
 
     def _rest(self, fetched: bool, polls: bool) -> float:
+        why, seconds = self._why_rest(fetched, polls)
+        self._on_rest(why, seconds)
+        return seconds
+
+    def _why_rest(self, fetched: bool, polls: bool) -> tuple[Rest, float]:
         if fetched:
-            return 0.0
+            return Rest.FETCHED, 0.0
         if not self._spool_has_room():
             self._waiting_for_room = True  # a job that leaves the spool wakes us (room_freed)
-            return 5.0
+            return Rest.SPOOL_FULL, 5.0
         if polls:  # nothing to fetch yet: until the next poll
-            return max(0.05, min(self._next_poll - time.monotonic(), 5.0))
-        return IDLE_RECHECK_S  # a poll that brings jobs wakes us
+            return Rest.POLL_DUE, max(0.05, min(self._next_poll - time.monotonic(), 5.0))
+        return Rest.IDLE, IDLE_RECHECK_S  # a poll that brings jobs wakes us
 
     def _poll(self) -> None:
         started = time.monotonic()

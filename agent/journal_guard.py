@@ -20,11 +20,12 @@ from .journal import Journal
 log = structlog.get_logger("ktp.journal")
 
 MARKER = "JOURNAL-DAMAGED"
+JOURNAL_FILE = "journal.sqlite3"  # in the station's state folder
 
 
 def open_checked(state_dir: Path) -> Journal:
     """The station's journal, checked; raises JournalError when printing must not start."""
-    path = state_dir / "journal.sqlite3"
+    path = state_dir / JOURNAL_FILE
     marker = state_dir / MARKER
     if marker.exists():
         raise JournalError(f"{marker.read_text().strip()} Printing is held until a technician runs "

@@ -1,7 +1,11 @@
 """The HTTP link to the central job server: poll, download, report.
 
-urllib3 keeps one keep-alive pool to the server. Library exceptions stop
-here and become LinkError; every byte that crosses the link is counted.
+``ServerAccess`` is the one way to reach the server: built once from the
+configuration, it opens the link for the daemon, ``ktp-agent sync`` and any
+tool that talks to the server, with the same URL, token, pinned CA, client
+certificate and timeouts. urllib3 keeps one keep-alive pool to the server.
+Library exceptions stop here and become the agent's own (``link_error``);
+every byte that crosses the link is counted.
 """
 from __future__ import annotations
 
@@ -14,11 +18,16 @@ from urllib.parse import quote, urlsplit
 
 import urllib3
 
-from .errors import KeyFileError, LinkError
-from .keys import check_private_file
+from . import __version__
+from .config import Config
+from .errors import ConfigError, KeyFileError, LinkError, LinkTimeoutError
+from .keys import check_private_file, load_token
 from .manifest import SignedEntry, decode_entry
 
-USER_AGENT = "ktp-agent/0.1"
+USER_AGENT = f"ktp-agent/{__version__}"
+#: Seconds to wait for the server to accept a connection, and for each wait for bytes.
+CONNECT_TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 60.0
 #: Rough size of request and response headers, counted as protocol overhead.
 HEADER_ESTIMATE = 300
 
@@ -40,11 +49,42 @@ class PollResult:
     poll_after_s: float
 
 
+@dataclass(frozen=True)
+class ServerAccess:
+    """Where the job server is, the files that prove who we are to it, and how long to wait for it."""
+
+    url: str
+    station_id: str
+    token_file: Path
+    signing_key: Path
+    station_key: Path
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    station_key_passphrase_file: Path | None = None
+    connect_timeout: float = CONNECT_TIMEOUT_S
+    read_timeout: float = READ_TIMEOUT_S
+
+    @classmethod
+    def from_config(cls, config: Config) -> ServerAccess:
+        """The configured job server (the built-in demo server is started by the daemon, not named here)."""
+        s = config.server
+        if s.is_demo:
+            raise ConfigError(f"{config.path}: [server] url: the built-in demo server runs only inside the daemon")
+        return cls(s.url, config.station.id, s.token_file, s.signing_key, s.station_key, s.ca_file,
+                   s.client_cert, s.client_key, s.station_key_passphrase_file)
+
+    def open_link(self, count_bytes: Callable[[str, int], None] = lambda kind, n: None) -> ServerLink:
+        """The link to the server; an unreadable token or TLS file raises KeyFileError naming it."""
+        return ServerLink(self.url, self.station_id, load_token(self.token_file), self.ca_file,
+                          self.connect_timeout, self.read_timeout, count_bytes, self.client_cert, self.client_key)
+
+
 class ServerLink:
     """One station's connection to the job server."""
 
     def __init__(self, base_url: str, station_id: str, token: str, ca_file: Path | None = None,
-                 connect_timeout: float = 10.0, read_timeout: float = 60.0,
+                 connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
                  count_bytes: Callable[[str, int], None] = lambda kind, n: None,
                  client_cert: Path | None = None, client_key: Path | None = None) -> None:
         parts = urlsplit(base_url)
@@ -78,7 +118,7 @@ class ServerLink:
             response = self._pool.request(method, self.base_url + path, body=body, headers=all_headers,
                                           preload_content=preload, redirect=False, timeout=timeout)
         except urllib3.exceptions.HTTPError as exc:
-            raise LinkError(f"{method} {path}: {exc.__class__.__name__}") from None
+            raise link_error(exc, f"{method} {path}") from None
         self._count("overhead", HEADER_ESTIMATE + len(body or b""))
         if response.status in (429, 503):
             retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -126,6 +166,35 @@ class ServerLink:
         if response.status == 409:
             return "conflict"
         raise LinkError(f"report {job_id}: server answered {response.status}")
+
+
+def read_some(response: urllib3.BaseHTTPResponse, amount: int) -> bytes:
+    """What one receive of the response body brings, at most ``amount`` bytes, undecoded.
+
+    A stall past the read timeout raises LinkTimeoutError, any other break LinkError.
+    """
+    try:
+        return response.read1(amount, decode_content=False)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise link_error(exc, "reading the body") from None
+
+
+def link_error(exc: BaseException, what: str) -> LinkError:
+    """The agent's error for a library's network failure: a timeout by its type, anything else a LinkError."""
+    kind = LinkTimeoutError if _is_timeout(exc) else LinkError
+    return kind(f"{what}: {exc.__class__.__name__}")
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    """urllib3's timeouts, or a socket timeout (TimeoutError) under whatever urllib3 wrapped it in."""
+    for _ in range(8):  # a cause chain is short; a cycle in it must not hang us
+        if exc is None:
+            return False
+        if isinstance(exc, (urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+        reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError; ssl's reason is a string
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__
+    return False
 
 
 def tls_context(ca_file: Path | None, client_cert: Path | None = None,

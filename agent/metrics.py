@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 from drivers.errors import StateReason
 from drivers.interfaces import PrinterStatus
 
+from . import __version__
 from .journal import JournalGauges
 
 STAGES = ("poll", "download", "verify", "decrypt", "render", "print", "report")
@@ -133,7 +134,7 @@ class StationMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.info = Info("ktp_station", "Station identity", registry=r)
-        self.info.info({"station_id": station_id, "version": "0.1.0"})
+        self.info.info({"station_id": station_id, "version": __version__})
         self.cards = Counter("ktp_cards", "Cards finished, by result", ["result"], registry=r)
         self.random_uid_blanks = Counter("ktp_random_uid_blanks", "Blanks consumed whose chip answered a random "
                                          "UID (accounted by the printer's card counter)", registry=r)

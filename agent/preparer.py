@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from enum import Enum
 from typing import Callable
 
 import structlog
@@ -32,6 +33,13 @@ log = structlog.get_logger("ktp.preparer")
 IDLE_RECHECK_S = 30.0
 
 
+class Waiter(Enum):
+    """Who is about to sleep on the preparer's condition (see ``CardPreparer(on_wait=...)``)."""
+
+    PREPARER = "preparer"  # the preparer thread: nothing to prepare until told of a job
+    TAKER = "taker"        # a caller of ``take``: no card ready yet
+
+
 @dataclass(frozen=True)
 class PreparedCard:
     """One job made ready for the printer, or the reason it must be rejected."""
@@ -49,8 +57,11 @@ class PreparedCard:
 class CardPreparer:
     def __init__(self, journal: Journal, spool: Spool, station_key: object, metrics: StationMetrics,
                  stop: threading.Event, encoder: Callable[[CardFace], object | None] = lambda face: None,
-                 depth: int = 2) -> None:
+                 depth: int = 2, on_wait: Callable[[Waiter], None] = lambda waiter: None) -> None:
+        """``on_wait`` is told, with the condition's lock held, each time a thread is about to sleep on it:
+        whatever takes that lock after it (``job_ready``, ``interrupt``) finds that thread asleep."""
         self.journal, self.spool, self.metrics = journal, spool, metrics
+        self._on_wait = on_wait
         self._key = station_key
         self._stop = stop
         self._encoder = encoder
@@ -86,6 +97,7 @@ class CardPreparer:
                 if remaining <= 0 or self._stop.is_set() or self._interrupted:
                     self._interrupted = False
                     return None
+                self._on_wait(Waiter.TAKER)
                 self._cond.wait(remaining)
             card = self._ready.popleft()
             self._changed()
@@ -105,6 +117,7 @@ class CardPreparer:
             if job is None:
                 with self._cond:  # sleep unless something changed since we looked
                     if self._changes == seen and not self._stop.is_set():
+                        self._on_wait(Waiter.PREPARER)
                         self._cond.wait(IDLE_RECHECK_S)
                 continue
             card = self._prepare(job)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import structlog
@@ -26,8 +24,8 @@ from .http_metrics import MetricsServer
 from .intake import Intake
 from .journal import JobState
 from .journal_guard import open_checked
-from .keys import load_signing_key, load_station_key, load_token
-from .link import ServerLink
+from .keys import load_signing_key, load_station_key
+from .link import ServerAccess
 from .manifest import ManifestVerifier
 from .metrics import StationMetrics
 from .metrics_auth import load_basic_auth, server_tls_context
@@ -40,37 +38,20 @@ from .status_page import render_status_page
 log = structlog.get_logger("ktp.station")
 
 
-@dataclass(frozen=True)
-class ServerAccess:
-    """Where the job server is and the files that prove who we are to it."""
-
-    url: str
-    token_file: Path
-    signing_key: Path
-    station_key: Path
-    ca_file: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    station_key_passphrase_file: Path | None = None
-
-
 class Station:
     def __init__(self, config: Config, access: ServerAccess,
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader]) -> None:
         self.config = config
         state = config.station.state_dir
-        # Keys first: a missing or unreadable key stops the station before anything runs.
+        # Keys first: a missing or unreadable key, token or TLS file stops the station before anything runs.
         signing_key = load_signing_key(access.signing_key)
         station_key = load_station_key(access.station_key, access.station_key_passphrase_file)
-        token = load_token(access.token_file)
-        self.journal = open_checked(state)
         self.metrics = StationMetrics(config.station.id)
+        self.link = access.open_link(count_bytes=self.metrics.count_bytes)
+        self.journal = open_checked(state)
         self.metrics.watch_journal(self.journal.gauges)
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
-        self.link = ServerLink(access.url, config.station.id, token, access.ca_file,
-                               count_bytes=self.metrics.count_bytes, client_cert=access.client_cert,
-                               client_key=access.client_key)
         crash = CrashPoints.from_env()
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,

@@ -93,27 +93,26 @@ def sync_via_daemon(client: ControlClient, config: Config, jobs: int | None, tim
 
 def sync_directly(config: Config, jobs: int | None, timeout: float, bar: ProgressBar) -> SyncResult:
     """The daemon is down: poll and download here with the agent's own link, intake and fetcher."""
-    from .daemon import server_access
     from .fetcher import Fetcher
     from .intake import Intake
     from .journal_guard import open_checked
-    from .keys import load_signing_key, load_token
-    from .link import ServerLink
+    from .keys import load_signing_key
+    from .link import ServerAccess
     from .manifest import ManifestVerifier
     from .metrics import StationMetrics
     from .spool import Spool
 
     if config.server.is_demo:
         raise AgentError("sync: the built-in demo server runs only inside the daemon; start it first")
-    access, _ = server_access(config)
+    access = ServerAccess.from_config(config)
     target = jobs or config.spool.prefetch_jobs
     wide = replace(config, spool=replace(config.spool, prefetch_jobs=max(target, config.spool.prefetch_jobs)))
     state = config.station.state_dir
-    journal = open_checked(state)
+    verifier = ManifestVerifier(load_signing_key(access.signing_key), config.station.id)
     metrics = StationMetrics(config.station.id)
-    link = ServerLink(access.url, config.station.id, load_token(access.token_file), access.ca_file,
-                      count_bytes=metrics.count_bytes)
-    intake = Intake(journal, ManifestVerifier(load_signing_key(access.signing_key), config.station.id), metrics)
+    link = access.open_link(count_bytes=metrics.count_bytes)
+    journal = open_checked(state)
+    intake = Intake(journal, verifier, metrics)
     fetcher = Fetcher(wide, link, journal, intake, Spool(state / "spool"), metrics, threading.Event(),
                       job_ready=lambda: None)
     deadline = time.monotonic() + timeout

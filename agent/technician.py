@@ -6,6 +6,7 @@ import sys
 
 from .config import load_config
 from .journal import JobRecord, JobState, Journal
+from .journal_guard import JOURNAL_FILE
 
 
 def add_jobs_commands(sub: argparse._SubParsersAction) -> None:
@@ -81,7 +82,7 @@ def _release(args: argparse.Namespace) -> int:
 
 def _open(config_path: str) -> tuple[Journal, str]:
     config = load_config(config_path)
-    return Journal(config.station.state_dir / "journal.sqlite3"), config.station.id
+    return Journal(config.station.state_dir / JOURNAL_FILE), config.station.id
 
 
 def _list(args: argparse.Namespace) -> int:

@@ -25,8 +25,8 @@ from typing import Callable
 
 import urllib3
 
-from .errors import LinkError
-from .link import ServerLink
+from .errors import LinkError, LinkTimeoutError
+from .link import ServerLink, read_some
 from .manifest import PayloadRef
 
 CHUNK = 16 * 1024
@@ -232,8 +232,8 @@ class PayloadDownload:
             fh.truncate()
             try:
                 while limit > 0:
-                    # read1: whatever one receive brings, so a break loses nothing received
-                    chunk = response.read1(min(CHUNK, limit), decode_content=False)
+                    # whatever one receive brings, so a break loses nothing received
+                    chunk = read_some(response, min(CHUNK, limit))
                     if not chunk:
                         break
                     chunk = chunk[:limit]  # never take more than payload.size
@@ -247,7 +247,7 @@ class PayloadDownload:
                         self.record.progressed()
                     if self._should_stop():
                         break
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except (LinkError, OSError) as exc:  # the link broke, or the spool's disk failed
                 broke = exc
             finally:
                 _sync(fh)
@@ -257,8 +257,8 @@ class PayloadDownload:
             self._on_transfer(gained, time.monotonic() - started)
         if limit == 0:
             return response.length_remaining == 0  # else unread bytes remain: do not reuse
-        stalled = isinstance(broke, urllib3.exceptions.ReadTimeoutError) or "timed out" in str(broke)
-        why = ("stalled" if stalled else broke.__class__.__name__) if broke else (
+        stalled = isinstance(broke, LinkTimeoutError)
+        why = ("stalled" if stalled else _named(broke)) if broke else (
             "stopping" if self._should_stop() else "body ended short")
         raise TransferBrokenError(f"payload {self.job_id}: transfer broke at {offset + gained} of "
                                   f"{self.ref.size} bytes ({why})", gained=gained, stalled=stalled)
@@ -297,6 +297,11 @@ class PayloadDownload:
             _write_atomic(self.etag_file, etag.encode())
         else:
             self.etag_file.unlink(missing_ok=True)  # weak or none: these bytes cannot be resumed
+
+
+def _named(exc: Exception) -> str:
+    """What broke an attempt: the link names the library's failure; the disk's by its class."""
+    return str(exc) if isinstance(exc, LinkError) else exc.__class__.__name__
 
 
 def _int_header(response: urllib3.BaseHTTPResponse, name: str) -> int | None:

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from agent.config import load_config
-from agent.station import ServerAccess, Station
+from agent.link import ServerAccess
+from agent.station import Station
 from drivers.evolis.printer import EvolisPrinter
 from drivers.registry import open_reader
 from drivers.simulated.evolis import SimulatedEvolis
@@ -82,8 +83,8 @@ def in_process_station(root: Path, jobs: int, print_ms: int, gate: threading.Eve
     harness.config_path.write_text(text + "\n[spool]\nprefetch_jobs = %d\n" % (jobs + 1))
     config = load_config(harness.config_path)
     printer = TimedPrinter(root / "sim", print_ms)
-    access = ServerAccess(harness.server.url, harness.creds.token_file, harness.creds.server_public_key,
-                          harness.creds.station_private_key)
+    access = ServerAccess(harness.server.url, config.station.id, harness.creds.token_file,
+                          harness.creds.server_public_key, harness.creds.station_private_key)
 
     def open_printer():
         if gate is not None:

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 
+from agent.journal_guard import JOURNAL_FILE
 from tests.e2e.harness import REPO, StationHarness
 
 
@@ -222,7 +223,7 @@ def scale(args: argparse.Namespace) -> dict:
     for jobs in (1_000, args.jobs):
         harness = _daemon_station(0)
         try:
-            path = harness.state / "journal.sqlite3"
+            path = harness.state / JOURNAL_FILE
             path.parent.mkdir(parents=True, exist_ok=True)
             _fill_journal(path, jobs)
             started = time.perf_counter()

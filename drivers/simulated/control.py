@@ -20,7 +20,6 @@ since the channel has no authentication. ``send_control`` is the client.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import socket
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..jsonlines import read_line
+from ..loopback import is_loopback
 from .bench import SimBench
 from .faults import WIRE_FAULTS, FaultyLink
 
@@ -144,7 +144,7 @@ def parse_address(text: str) -> tuple[int, str | tuple[str, int]]:
         return socket.AF_UNIX, text
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
-    if not port.isdigit() or not _is_loopback(host):
+    if not port.isdigit() or not is_loopback(host):
         raise ControlError(f"control address {text!r}: expected a socket path or a loopback HOST:PORT")
     return (socket.AF_INET6 if ":" in host else socket.AF_INET), (host, int(port))
 
@@ -154,15 +154,6 @@ def format_address(family: int, address: Any) -> str:
         return str(address)
     host, port = address[0], address[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- the server -------------------------------------------------------------

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..loopback import is_loopback
 from .control import ControlError, ControlServer, describe_simulator, send_control
 from .endpoints import PtyEndpoint, TcpEndpoint
 from .faults import FaultyLink
@@ -286,8 +287,7 @@ def _run_control(args: argparse.Namespace) -> int:
 def _parse_tcp(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
-    loopback = host in ("::1", "localhost") or host.startswith("127.")
-    if not port.isdigit() or not loopback:
+    if not port.isdigit() or not is_loopback(host):
         raise ValueError(f"--tcp {text!r}: expected a loopback HOST:PORT such as 127.0.0.1:7000")
     return host, int(port)
 

@@ -55,3 +55,17 @@ listen = "127.0.0.1:0"
     assert result.returncode == 1
     assert f"{tmp_path / 'server.pub.pem'}: server signing key not found" in result.stderr
     assert not (tmp_path / "state" / "journal.sqlite3").exists()
+
+
+def test_the_version_is_one_value_for_the_package_the_user_agent_and_the_metrics():
+    from importlib.metadata import version
+
+    import agent
+    from agent.link import USER_AGENT
+    from agent.metrics import StationMetrics
+
+    info = StationMetrics("3319-05").registry.get_sample_value("ktp_station_info",
+                                                               {"station_id": "3319-05",
+                                                                "version": agent.__version__})
+    assert info == 1
+    assert version("ktp-agent") == agent.__version__ and USER_AGENT == f"ktp-agent/{agent.__version__}"

@@ -12,7 +12,7 @@ import pytest
 
 from agent.config import TransferConfig, load_config
 from agent.errors import LinkError
-from agent.fetcher import Fetcher
+from agent.fetcher import Fetcher, Rest
 from agent.intake import Intake
 from agent.journal import JobState, Journal
 from agent.manifest import ManifestVerifier
@@ -61,7 +61,9 @@ prefetch_bytes = {prefetch_bytes}
         self.spool = Spool(tmp_path / "spool")
         self.stop = threading.Event()
         self.clock = Clock()
+        self.events = threading.Condition()  # notified at every job_ready and every rest
         self.ready = 0
+        self.rests: list[tuple[Rest, int]] = []  # why a worker rested, and payloads downloaded by then
         self.fetcher = self.new_fetcher()
 
     def new_fetcher(self) -> Fetcher:
@@ -69,10 +71,23 @@ prefetch_bytes = {prefetch_bytes}
         intake = Intake(self.journal, ManifestVerifier(self.served.signing_key.public_key(), STATION),
                         self.metrics)
         return Fetcher(self.config, self.served.link, self.journal, intake, self.spool, self.metrics,
-                       self.stop, self._ready, clock=self.clock)
+                       self.stop, self._ready, clock=self.clock, on_rest=self._rested)
 
     def _ready(self) -> None:
-        self.ready += 1
+        with self.events:
+            self.ready += 1
+            self.events.notify_all()
+
+    def _rested(self, why: Rest, seconds: float) -> None:
+        downloaded = self.journal.counts_by_state()[JobState.DOWNLOADED]
+        with self.events:
+            self.rests.append((why, downloaded))
+            self.events.notify_all()
+
+    def wait_until(self, predicate, timeout: float = 10.0) -> bool:
+        """Wait, woken by each job_ready and rest, until ``predicate()`` holds."""
+        with self.events:
+            return self.events.wait_for(predicate, timeout)
 
     def state(self, job_id: str) -> JobState:
         return self.journal.get(job_id).state
@@ -261,13 +276,12 @@ def _link_bytes(station: Station, kind: str) -> float:
 
 
 def _run_workers(station: Station, until, timeout: float = 20.0) -> None:
+    """Run the fetch workers until ``until()``, asked again at each job_ready and each rest."""
     threads = [threading.Thread(target=run, name=name, daemon=True) for name, run in station.fetcher.workers()]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + timeout
     try:
-        while not until() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        station.wait_until(until, timeout)
     finally:
         station.stop.set()
         station.fetcher.wake()
@@ -283,7 +297,10 @@ def _overtaken(states: tuple) -> bool:
 
 
 def _watch_downloads(station: Station, served: Served, stall_s: float) -> list[tuple]:
-    """Run the workers until all three payloads are in; the first payload request stalls ``stall_s``."""
+    """Run the workers until all three payloads are in; the first payload request stalls ``stall_s``.
+
+    Returns the jobs' states as seen after each payload arrived (and each rest).
+    """
     seen: list[tuple] = []
     served.server.set_payload_fault("stall", 1, cut_at=1000, stall_s=stall_s)
 
@@ -320,8 +337,11 @@ def test_one_worker_fetches_in_turn(tmp_path, served):
 
 def test_workers_in_flight_count_against_the_prefetch_limit(tmp_path, served):
     station = Station(tmp_path, served, prefetch_jobs=2, parallel_downloads=3)
+    served.server.set_payload_fault("stall", 2, cut_at=1000, stall_s=1.0)  # two downloads stay in flight
     try:
         _run_workers(station, lambda: station.journal.counts_by_state()[JobState.DOWNLOADED] >= 2, timeout=10)
+        # A worker found no room while nothing was downloaded yet: the two in flight filled the spool.
+        assert (Rest.SPOOL_FULL, 0) in station.rests, station.rests
         assert station.journal.counts_by_state()[JobState.DOWNLOADED] == 2
         assert _link_bytes(station, "payload") == served.ref(0).size + served.ref(1).size
     finally:
@@ -334,18 +354,17 @@ def test_a_full_spool_waits_for_room_and_a_job_leaving_it_wakes_the_worker_at_on
     thread = threading.Thread(target=station.fetcher.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while _state(station, first) is not JobState.DOWNLOADED and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.3)  # the worker has seen the full spool and sleeps (5 s unless woken)
+        # The worker has seen the full spool and waits for room (5 s unless woken).
+        assert station.wait_until(lambda: any(why is Rest.SPOOL_FULL for why, _ in station.rests)), station.rests
+        assert _state(station, first) is JobState.DOWNLOADED
         assert _state(station, second) is JobState.VERIFIED
         station.journal.record_intent(first, 0, 0)
         station.journal.finish(first, JobState.PRINTED, STATION)
         woken = time.monotonic()
         station.fetcher.room_freed()
-        while _state(station, second) is not JobState.DOWNLOADED and time.monotonic() < woken + 10:
-            time.sleep(0.02)
+        assert station.wait_until(lambda: station.ready >= 2), "the second payload never came"
         assert time.monotonic() - woken < 2.5, "the worker slept its full recheck instead of being woken"
+        assert _state(station, second) is JobState.DOWNLOADED
     finally:
         station.stop.set()
         station.fetcher.wake()

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from agent.config import load_config
 from agent.errors import ConfigError, KeyFileError, LinkError
 from agent.keys import load_station_key, load_token
 from agent.link import ServerLink, tls_context
+from agent.manifest import parse_manifest
 from jobserver.demo import provision
 from jobserver.keys import load_station_private_key, load_token as server_token
 from jobserver.server import JobServer
@@ -147,6 +149,21 @@ def test_pinned_ca_lets_the_station_poll_and_download(tls_server, pki):
     stored = srv.server.store.job(srv.job_ids[0])
     response = link.request("GET", f"/v1/payloads/{stored.payload_sha256}")
     assert response.status == 200 and response.data == srv.server.store.payload(stored.payload_sha256)
+    link.close()
+
+
+def test_a_stall_over_tls_is_told_by_its_type_and_the_bytes_are_kept(tls_server, pki, tmp_path):
+    from agent.transfer import PayloadDownload, TransferBrokenError
+
+    srv = tls_server(pki.server)
+    link = srv.link(pki.ca.cert)
+    payload = parse_manifest(srv.server.store.job(srv.job_ids[0]).manifest).payload
+    srv.server.set_payload_fault("stall", 1, cut_at=3000, stall_s=3)
+    download = PayloadDownload(link, tmp_path, srv.job_ids[0], payload, stall_seconds=0.5)
+    with pytest.raises(TransferBrokenError) as info:
+        download.run()
+    assert info.value.stalled and info.value.gained == 3000 and "(stalled)" in str(info.value)
+    assert download.run().read_bytes() == srv.server.store.payload(payload.sha256)
     link.close()
 
 
@@ -344,6 +361,36 @@ def test_daemon_prints_over_tls_with_the_pinned_ca_and_its_client_certificate(tm
         assert _metric(station.metrics(), "ktp_link_errors_total") == 0
         assert station.stop_daemon() == 0
         assert len(tls.payload_requests()) == 1
+    finally:
+        tls.stop()
+        station.close()
+
+
+# -- `ktp-agent sync` with the daemon down, over mutual TLS --------------------------
+def _sync(station, config: Path) -> subprocess.CompletedProcess:
+    from tests.e2e.harness import REPO
+
+    return subprocess.run([sys.executable, "-m", "agent", "sync", "--jobs", "2", "--timeout", "30", "--lang", "en",
+                           "--config", str(config)], capture_output=True, text=True, timeout=90, cwd=REPO)
+
+
+def test_sync_with_the_daemon_down_presents_the_client_certificate(tmp_path, pki):
+    station, tls = _station_over_tls(tmp_path, pki, pki.server, client_ca=pki.ca.cert, client=pki.client)
+    try:
+        station.issue(2)
+        text = station.config_path.read_text()
+        without = tmp_path / "without-client-cert.toml"
+        without.write_text(text.replace(f'client_cert = "{pki.client.cert}"\n', "")
+                           .replace(f'client_key = "{pki.client.key}"\n', ""))
+        refused = _sync(station, without)  # the server really requires a client certificate
+        assert refused.returncode != 0 and "could not be reached" in refused.stderr, refused.stderr
+        assert tls.payload_requests() == []
+
+        done = _sync(station, station.config_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "Done: 2 new jobs downloaded; 2 ready to print offline." in done.stdout
+        assert len(tls.payload_requests()) == 2
+        assert station.server.store.results() == {}  # downloaded ahead, nothing printed or reported
     finally:
         tls.stop()
         station.close()

@@ -12,10 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import urllib3
 from Crypto.PublicKey import ECC
 from hypothesis import given, settings, strategies as st
 
-from agent.link import RetryLaterError, ServerLink
+from agent.errors import LinkError, LinkTimeoutError
+from agent.link import RetryLaterError, ServerLink, link_error
 from agent.manifest import PayloadRef
 from agent.transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
 from jobserver.server import JobServer
@@ -106,6 +108,35 @@ def test_stall_ends_the_attempt_and_the_bytes_are_kept(served, tmp_path):
     assert info.value.stalled and info.value.gained == 3000
     assert_whole(served, download)
     assert served.server.payload_requests()[1]["range"] == "bytes=3000-"
+
+
+def _raised(outer: BaseException, cause: BaseException) -> BaseException:
+    """``outer`` as a library raises it: ``raise outer from cause``."""
+    try:
+        raise outer from cause
+    except BaseException as exc:
+        return exc
+
+
+E = urllib3.exceptions
+
+
+@pytest.mark.parametrize("raised, timeout", [
+    (E.ReadTimeoutError(None, "/v1/payloads/x", "Read timed out."), True),
+    (E.ConnectTimeoutError("connecting"), True),
+    (TimeoutError("timed out"), True),
+    (_raised(E.ProtocolError("Connection broken"), TimeoutError()), True),
+    (E.MaxRetryError(None, "/v1/payloads/x", reason=E.ConnectTimeoutError("connecting")), True),
+    (_raised(E.ProtocolError("Connection broken: the peer timed out"), ConnectionResetError()), False),
+    (E.SSLError("The read operation timed out"), False),
+    (_raised(E.ProtocolError("Connection broken"), ConnectionResetError()), False),
+], ids=["read-timeout", "connect-timeout", "socket-timeout", "socket-timeout-inside-a-protocol-error",
+        "retries-of-a-timeout", "reset-whose-text-says-timed-out", "ssl-error-whose-text-says-timed-out",
+        "reset"])
+def test_link_failures_are_told_apart_by_type_not_by_text(raised, timeout):
+    error = link_error(raised, "GET /v1/payloads/x")
+    assert isinstance(error, LinkError) and isinstance(error, LinkTimeoutError) is timeout
+    assert str(error) == f"GET /v1/payloads/x: {raised.__class__.__name__}"
 
 
 def test_slow_link_that_keeps_moving_is_not_taken_for_a_dead_one(served, tmp_path):
