@@ -140,9 +140,12 @@ class Fetcher:
     def _why_rest(self, fetched: bool, polls: bool) -> tuple[Rest, float]:
         if fetched:
             return Rest.FETCHED, 0.0
+        # Raised before the check: a job that leaves the spool between the check and the sleep
+        # still wakes us (room_freed sets the loop's event, which the sleep then finds set).
+        self._waiting_for_room = True
         if not self._spool_has_room():
-            self._waiting_for_room = True  # a job that leaves the spool wakes us (room_freed)
             return Rest.SPOOL_FULL, 5.0
+        self._waiting_for_room = False
         if polls:  # nothing to fetch yet: until the next poll
             return Rest.POLL_DUE, max(0.05, min(self._next_poll - time.monotonic(), 5.0))
         return Rest.IDLE, IDLE_RECHECK_S  # a poll that brings jobs wakes us
