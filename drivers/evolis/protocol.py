@@ -59,6 +59,8 @@ _DOWNLOAD = "Db"
 _STATUS_PREFIX = bytes([NUL, STATUS_BLOCK_LENGTH])
 _TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {CR, LF}
 _COMMAND_START = re.compile(b"[\x1b\x1c]")
+#: Offsets of the status block's field tags (see status): words, session, four extensions.
+_BLOCK_TAGS = {0: 0x10, 17: 0x02, 20: 0x04, 25: 0x04, 30: 0x04, 35: 0x04}
 
 
 class EvolisReplyError(ProtocolError):
@@ -208,7 +210,10 @@ class ReplyParser:
             self.framing = Framing.STATUS_BLOCK
             self._stage = _Stage.BLOCK
             return None
-        self._block.append(byte)  # _Stage.BLOCK
+        tag = _BLOCK_TAGS.get(len(self._block))  # _Stage.BLOCK: a wrong tag is named at once
+        if tag is not None and byte != tag:
+            raise EvolisReplyError(f"status block byte {len(self._block)} is 0x{byte:02x}, expected 0x{tag:02x}")
+        self._block.append(byte)
         if len(self._block) < STATUS_BLOCK_LENGTH:
             return None
         try:

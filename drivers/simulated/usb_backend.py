@@ -171,7 +171,7 @@ def evolis_usb_device(
 ) -> SimulatedUsbDevice:
     return SimulatedUsbDevice(
         printer, EVOLIS_VID, pid, 0x07, (EndpointSpec(0x01), EndpointSpec(0x82)),
-        manufacturer="Evolis", product=printer.model, serial=printer.serial,
+        manufacturer="Evolis", product=f"Evolis {printer.model}", serial=printer.serial,
         interface_subclass=0x01, interface_protocol=0x02, address=address,
     )
 

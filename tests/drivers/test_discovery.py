@@ -43,7 +43,7 @@ def station_bus(tmp_path) -> SimulatedUsbBackend:
 def test_usb_lists_the_printer_and_the_reader_with_their_uris(tmp_path):
     printer, reader = usb_candidates(station_bus(tmp_path))
     assert (printer.kind, printer.uri) == ("printer", "usb://0f49:1001?serial=EVSIM0042")
-    assert "Evolis Primacy (simulated)" in printer.description and "EVSIM0042" in printer.description
+    assert "Evolis Primacy 2" in printer.description and "EVSIM0042" in printer.description
     assert (reader.kind, reader.uri) == ("reader", "usb://072f:2200")
     assert "ACR122U" in reader.description
 
