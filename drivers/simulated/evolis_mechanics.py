@@ -48,7 +48,7 @@ class EvolisMechanics:
                  faults: MechanicalFaults) -> None:
         self.serial = serial
         self.faults = faults
-        self.errors = ErrorFlag(0)   # the error word: set by a failed movement, cleared by the next good one
+        self.errors = ErrorFlag(0)   # the error word: the last failed movement's, cleared by the next good one
         self._png_dir = png_dir
         self._bench = SimBench(state_dir)
         self._store = EvolisStateFile(state_dir)
@@ -158,7 +158,7 @@ class EvolisMechanics:
     # -- inside ------------------------------------------------------------
 
     def _fail(self, reply: str, error: ErrorFlag) -> MechanismError:
-        self.errors |= error
+        self.errors = error  # the error word tells the last failure
         return MechanismError(reply, error)
 
     def _ready_to_move(self) -> None:
