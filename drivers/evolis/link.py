@@ -17,7 +17,7 @@ import time
 from ..errors import DriverError, ProtocolError, TransportTimeoutError
 from ..transport import Transport
 from .protocol import EvolisReplyError, Framing, Reply, ReplyParser, encode_command
-from .status import StatusWords
+from .status import STATUS_BLOCK_LENGTH, StatusWords
 
 QUIET_S = 0.2
 #: The slowest link assumed when none is given: a 115,200-baud serial line.
@@ -105,8 +105,14 @@ class EvolisLink:
                 chunk = self._transport.read(4096, _DISCARD_QUIET)
             except TransportTimeoutError:
                 break
-            if chunk == last:
-                break
+            if chunk == last and _whole_frame(chunk):
+                break  # a USB read repeating the last reply: nothing stale is left
             last = chunk
         self._parser.reset()
         self._input_suspect = False
+
+
+def _whole_frame(chunk: bytes) -> bool:
+    """Whether ``chunk`` ends with a whole status block (``NUL 00 28 10 ...``)."""
+    tail = len(chunk) - STATUS_BLOCK_LENGTH
+    return tail >= 3 and chunk[tail - 3:tail + 1] == b"\x00\x00\x28\x10"

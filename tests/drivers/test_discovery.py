@@ -8,6 +8,7 @@ import usb.core
 
 from agent.cli import main
 from drivers.discovery import discover, format_table, serial_candidates, usb_candidates
+from drivers.evolis.protocol import ReplyParser
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.pn532 import SimulatedPn532
 from drivers.simulated.usb_backend import (
@@ -54,7 +55,8 @@ def test_listed_uris_open_the_devices(tmp_path):
     transport = UsbBulkTransport(0x0F49, 0x1001, serial="EVSIM0042", backend=backend)
     try:
         transport.write(b"\x1bRsn\r")
-        assert transport.read(64, 1.0) == b"EVSIM0042\r"
+        (reply,) = ReplyParser().feed(transport.read(512, 1.0))
+        assert reply.text == "EVSIM0042"
     finally:
         transport.close()
 
