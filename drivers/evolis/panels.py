@@ -11,7 +11,7 @@ field-proven open-source driver; both agree.
   the face's bottom row. The printout turns it back (``ROTATE_90``).
 * **K and O, 2 levels.** One bit a dot, most significant bit first, 81
   bytes a line, no padding: 82,296 bytes. 1 lays resin (K) or overlay (O)
-  on that dot. O covers every dot. An all-zero K panel is left out.
+  on that dot. O covers every dot.
 * **Y, M, C, 256 levels** (Primacy, Primacy 2): one byte of ink a dot,
   0 none .. 255 full: 658,368 bytes.
 * **Y, M, C, 128 levels** (Zenius, Quantum 2): seven bits a dot (the ink
@@ -20,6 +20,8 @@ field-proven open-source driver; both agree.
 * **Ink.** RGB becomes Y, M, C ink through :mod:`.ink` (a table fitted to
   the vendor's colour profile). Dots that get resin get no dye, as the
   vendor's library does for its black points.
+* **Empty panels.** A Y, M, C or K panel with no ink or resin at all is
+  left out, as the vendor's library does; O is sent whenever asked for.
 
 Everything runs as Pillow C operations (point, filter, transpose, paste,
 tobytes, frombytes) and bytes slicing; there are no per-pixel Python loops.
@@ -67,7 +69,7 @@ _TO_PANEL = Image.Transpose.ROTATE_270
 _TO_FACE = Image.Transpose.ROTATE_90
 _FULL_PLANE = b"\xff" * PLANE_BYTES  # the overlay: every dot
 _RESIN_LUT = tuple(255 if v < 128 else 0 for v in range(256))
-_KO_GREY_LUT = tuple(0 if v < 128 else 255 for v in range(256))
+_KO_GREY_LUT = tuple(0 if v <= 114 else 255 for v in range(256))
 _NOT_LUT = tuple(255 - v for v in range(256))
 
 
@@ -96,8 +98,9 @@ def face_from_image(image: Image.Image, ribbon: str, overlay: bool = True) -> Ca
     """One RGB picture split as the vendor's library splits it.
 
     On a colour ribbon its black points (see :mod:`.ink`) become resin and
-    the rest dye; on a KO ribbon every dot darker than mid grey (Pillow's
-    "L" below 128) becomes resin.
+    the rest dye; on a KO ribbon every dot whose grey (Pillow's "L") is
+    114 or darker becomes resin (the vendor's threshold for greys; for
+    other colours its conversion differs and is not modelled).
     """
     rgb = _checked(image, "RGB", "picture")
     if "y" in _ribbon(ribbon):
@@ -190,7 +193,9 @@ def _panels(face: CardFace, ribbon: str, colour_levels: int, colour) -> list[tup
     if "y" in names:
         mask = resin if has_resin else None
         for name, data in zip(("y", "m", "c"), colour()):
-            panels.append((name, colour_levels, pack_ink(colour_levels, data, _PANEL_SIZE, mask)))
+            packed = pack_ink(colour_levels, data, _PANEL_SIZE, mask)
+            if packed != bytes(len(packed)):
+                panels.append((name, colour_levels, packed))
     if has_resin:
         panels.append(("k", MONO_LEVELS, resin_panel(resin)))
     if face.overlay and "o" in names:

@@ -142,7 +142,7 @@ def photo_face() -> Image.Image:
     """A photo-like face: smooth colour gradients, soft shapes and fine noise, no real photo."""
     gx = Image.linear_gradient("L").rotate(90).resize(FACE_SIZE)
     gy = Image.linear_gradient("L").resize(FACE_SIZE)
-    noise = Image.effect_noise(FACE_SIZE, 40).filter(ImageFilter.GaussianBlur(1))
+    noise = Image.effect_noise(FACE_SIZE, 60).filter(ImageFilter.GaussianBlur(4))
     face = Image.merge("RGB", (gx, gy, Image.blend(gx.transpose(Image.Transpose.FLIP_LEFT_RIGHT), noise, 0.5)))
     shapes = Image.new("RGB", FACE_SIZE, (0, 0, 0))
     draw = ImageDraw.Draw(shapes)

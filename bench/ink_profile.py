@@ -2,7 +2,7 @@
 
 Needs evolis-sdk (the test extra) and numpy (only for this script):
 
-    .venv/bin/python tools/ink_profile.py
+    .venv/bin/python bench/ink_profile.py
 
 Forward table: the Y, M, C ink libevolis writes for a flat patch of each
 colour of a 9 x 9 x 9 lattice (channel values round(i * 255 / 8)), with
