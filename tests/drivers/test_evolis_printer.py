@@ -292,3 +292,28 @@ def test_unknown_card_position_is_a_protocol_error(scripted):
     printer, _ = scripted(*OPENING, frame("SIDEWAYS"))
     with pytest.raises(ProtocolError, match="SIDEWAYS"):
         printer.card_position()
+
+
+class RevEPrinter:
+    """A Rev E printer (Dualys) with a KO ribbon: bare NUL-ended replies, every command OK."""
+
+    def __init__(self) -> None:
+        self._commands = CommandParser()
+        self.received: list[str] = []
+
+    def feed(self, data: bytes) -> bytes:
+        out = b""
+        for command in self._commands.feed(data):
+            self.received.append(";".join([command.mnemonic, *command.params]))
+            text = {"Rtp": "Dualys", "Rr": "KO"}.get(command.mnemonic, "OK")
+            out += text.encode() + b"\x00"
+        return out
+
+
+def test_a_rev_e_printer_gets_the_field_proven_stream(request):
+    device = RevEPrinter()
+    transport, host = serve_over_pipe(device, "rev-e")
+    request.addfinalizer(host.stop)
+    printer = EvolisPrinter(transport, reply_timeout=0.5)
+    printer.print_card(card_face())
+    assert device.received == ["Rtp", "Rr", "Pr;k", "Pmi;F;s", "Pc;k;=;10", "Ss", "Sr", "Db;k;2", "Db;o;2", "Se"]
