@@ -65,6 +65,31 @@ _CATALOGUE = (
        "Pasang ribbon YMCKO yang benar, lalu jalankan `ktp-agent diagnose` untuk memeriksa.",
        "No ribbon is fitted, or its type cannot print this card.",
        "Fit the correct YMCKO ribbon, then run `ktp-agent diagnose` to check."),
+    _a("cleaning-due",
+       "Kepala cetak printer perlu dibersihkan (peringatan; pencetakan masih berjalan).",
+       "Dalam hari ini jalankan kartu pembersih: buka penutup, lepas ribbon, tutup penutup, masukkan "
+       "kartu pembersih ke feeder dan ikuti layar printer. Pasang ribbon kembali sesudahnya.",
+       "The printer's print head is due for cleaning (a warning; printing goes on).",
+       "Today, run a cleaning card: open the cover, take the ribbon out, close the cover, put the "
+       "cleaning card in the feeder and follow the printer's display. Refit the ribbon afterwards."),
+    _a("cleaning-mandatory",
+       "Pembersihan kepala cetak wajib: pencetakan dihentikan agar garansi kepala cetak tidak hilang.",
+       "Jalankan kartu pembersih sekarang (lepas ribbon, masukkan kartu pembersih, ikuti layar printer), "
+       "lalu pasang ribbon kembali. Pencetakan lanjut sendiri setelah printer selesai membersihkan.",
+       "Cleaning the print head is mandatory: printing stopped so the head keeps its warranty.",
+       "Run a cleaning card now (take the ribbon out, insert the cleaning card, follow the printer's "
+       "display), then refit the ribbon. Printing resumes by itself once the printer has cleaned."),
+    _a("output-area-full",
+       "Kotak tolak atau tempat keluaran kartu penuh.",
+       "Kosongkan kotak tolak dan tempat keluaran; kartu di kotak tolak dimusnahkan sesuai prosedur.",
+       "The reject box or the output hopper is full.",
+       "Empty the reject box and the output hopper; destroy the cards from the reject box as the "
+       "procedure says."),
+    _a("media-low",
+       "Blanko di feeder hampir habis (peringatan; pencetakan masih berjalan).",
+       "Siapkan blanko KTP-el baru; isi feeder dan catat jumlahnya: `ktp-agent stock load N`.",
+       "The card feeder is nearly empty (a warning; printing goes on).",
+       "Have new e-KTP blanks ready; load the feeder and record them: `ktp-agent stock load N`."),
     _a("offline",
        "Printer atau pembaca kartu tidak menjawab (kabel, daya, atau perangkat mati).",
        "Periksa daya printer dan kabel USB/serial printer serta pembaca kartu; nyalakan ulang printer. "

@@ -92,6 +92,9 @@ class _PrinterCollector(Collector):
             if status.ribbon_remaining is not None:
                 yield GaugeMetricFamily("ktp_ribbon_prints_remaining", "Prints left on the ribbon",
                                         value=status.ribbon_remaining)
+            if status.cards_since_cleaning is not None:
+                yield GaugeMetricFamily("ktp_printer_cards_since_cleaning", "Cards the printer has printed "
+                                        "since its print head was last cleaned", value=status.cards_since_cleaning)
         active = GaugeMetricFamily("ktp_printer_state_reason",
                                    "Active PWG printer-state-reasons (1 per active reason)",
                                    labels=["reason", "severity"])

@@ -68,6 +68,8 @@ class PrinterStatus:
     ribbon_type: str
     ribbon_remaining: int | None = None
     detail: dict[str, str] = field(default_factory=dict)
+    #: Cards printed since the print head was last cleaned, when the printer counts them.
+    cards_since_cleaning: int | None = None
 
     @property
     def ready(self) -> bool:

@@ -5,6 +5,7 @@
     serial:///dev/ttyUSB0?baud=115200
     socket://127.0.0.1:7000            (a serial-over-TCP bridge)
     usb://0f49:<pid>[?serial=SN]       (an Evolis printer on its USB printer-class interface)
+    ...&generation=primacy|rev-e       (an Evolis printer's generation; by default from the model it reports)
     usb://072f:2200[?serial=SN]        (an ACR122U reader: PN532 commands over CCID)
     sim://printer?link=usb, sim://reader?link=usb   (simulators behind a simulated pyusb backend)
 
@@ -46,12 +47,24 @@ def open_printer(uri: str) -> Printer:
         from .simulated.factory import open_simulated_printer
 
         return open_simulated_printer(parsed)
-    from .evolis.printer import EvolisPrinter
+    from .evolis.printer import EvolisPrinter, Generation
 
+    raw_generation = parsed.option("generation")
+    try:
+        generation = Generation(raw_generation) if raw_generation else None
+    except ValueError:
+        known = ", ".join(g.value for g in Generation)
+        raise UnsupportedDeviceError(f"device URI {uri!r}: generation={raw_generation!r} is not one of {known}") from None
     if parsed.scheme == "usb":
-        return EvolisPrinter(_usb_transport(parsed, _EVOLIS_IDS, "an Evolis printer"))
-
-    return EvolisPrinter(_byte_transport(parsed))
+        transport, rate = _usb_transport(parsed, _EVOLIS_IDS, "an Evolis printer"), _USB_FULL_SPEED
+    else:
+        transport = _byte_transport(parsed)
+        rate = int(parsed.option("baud", "115200") or 115200) / 10 if parsed.scheme == "serial" else None
+    try:
+        return EvolisPrinter(transport, generation=generation, link_bytes_per_s=rate)
+    except BaseException:
+        transport.close()
+        raise
 
 
 def open_reader(uri: str) -> Reader:
@@ -81,6 +94,8 @@ def _byte_transport(parsed: DeviceUri):
     raise UnsupportedDeviceError(f"device URI {parsed.raw!r}: scheme {parsed.scheme!r} is not supported")
 
 
+#: Bytes a second on USB full speed, the printers' link.
+_USB_FULL_SPEED = 1_000_000.0
 #: Which USB ids each USB driver takes: (vendor, product or None for any product).
 _EVOLIS_IDS = (0x0F49, None)
 _ACR122U_IDS = (0x072F, 0x2200)

@@ -1,49 +1,62 @@
 """Wire format of card images: a card face to Evolis panels and back.
 
 A panel is one ribbon pass over the card: ``PANEL_WIDTH`` (648) dots across
-the print head by ``PANEL_HEIGHT`` (1016) lines along the card.
+the print head by ``PANEL_HEIGHT`` (1016) lines along the card. The facts
+below are those of the printer vendor's own library (libevolis) and of a
+field-proven open-source driver; both agree.
 
-Project choices (the public sources leave these open):
+* **Orientation.** The landscape face (1016 x 648) is turned 90 degrees
+  clockwise into the panel (``Image.Transpose.ROTATE_270``): panel line L
+  is face column L, left column first, and the first dot of each line is
+  the face's bottom row. The printout turns it back (``ROTATE_90``).
+* **K and O, 2 levels.** One bit a dot, most significant bit first, 81
+  bytes a line, no padding: 82,296 bytes. 1 lays resin (K) or overlay (O)
+  on that dot. O covers every dot.
+* **Y, M, C, 256 levels** (Primacy, Primacy 2): one byte of ink a dot,
+  0 none .. 255 full: 658,368 bytes.
+* **Y, M, C, 128 levels** (Zenius, Quantum 2): seven bits a dot (the ink
+  shifted right by one), packed dot after dot, most significant bit first,
+  567 bytes a line: 576,072 bytes. Never bit planes.
+* **Ink.** RGB becomes Y, M, C ink through :mod:`.ink` (a table fitted to
+  the vendor's colour profile). Dots that get resin get no dye, as the
+  vendor's library does for its black points.
+* **Empty panels.** A Y, M, C or K panel with no ink or resin at all is
+  left out, as the vendor's library does; O is sent whenever asked for.
 
-* **Orientation.** The landscape face (1016 x 648) is rotated 90 degrees
-  counter-clockwise into the portrait panel (``Image.Transpose.ROTATE_90``);
-  the printout is rotated back clockwise (``ROTATE_270``).
-* **Bit plane.** The 648 x 1016 dots row-major, most significant bit first,
-  81 bytes per line (82,296 bytes), zero-padded to ``PLANE_SIZE`` (84,624
-  bytes, the figure the printer expects for a 2-level panel).
-* **Levels.** A panel of ``2 ** n`` levels is ``n`` bit planes, most
-  significant plane first, each padded as above: 2 levels = 84,624 bytes,
-  32 levels = 5 planes = 423,120 bytes.
-* **Meaning.** K and O: bit 1 puts resin / overlay on that dot. Y, M, C:
-  the 5-bit value is the amount of ink, 0 (none) .. 31 (full), derived from
-  RGB as C = 255 - R, M = 255 - G, Y = 255 - B, each shifted right by 3.
-
-Everything runs as Pillow C operations (point, split, merge, tobytes,
-frombytes, ImageChops); there are no per-pixel Python loops.
+Everything runs as Pillow C operations (point, filter, transpose, paste,
+tobytes, frombytes) and bytes slicing; there are no per-pixel Python loops.
 
 Most of a card's colour is a background every card shares. A face that
 promises so (``CardFace.color_base`` and ``color_changed``) is encoded by
-:class:`PanelEncoder` from the base's planes, kept between cards, with only
-the changed box encoded anew and copied in line by line: the bytes are the
-same as a full encoding, at a fraction of the work.
+:class:`PanelEncoder` from the base's ink, kept between cards, with only
+the changed box converted anew and copied in line by line: the bytes are
+the same as a full encoding, at a fraction of the work.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
-from PIL import Image, ImageChops
+from PIL import Image
 
 from ..interfaces import CARD_HEIGHT, CARD_WIDTH, CardFace
+from . import ink
+from .dots import pack_ink, resin_panel, unpack_ink
 
 PANEL_WIDTH = 648
 PANEL_HEIGHT = 1016
 LINE_BYTES = PANEL_WIDTH // 8
-PLANE_BYTES = LINE_BYTES * PANEL_HEIGHT  # 82,296 bytes of dots
-PLANE_SIZE = 84_624  # one bit plane on the wire, zero-padded
-COLOUR_LEVELS = 32
+PLANE_BYTES = LINE_BYTES * PANEL_HEIGHT  # 82,296: a 2-level panel
+COLOUR_LEVELS = 256
 MONO_LEVELS = 2
+
+#: Bytes of one panel download, by its level count.
+PANEL_SIZES: dict[int, int] = {
+    2: PANEL_WIDTH * PANEL_HEIGHT // 8,
+    128: PANEL_WIDTH * PANEL_HEIGHT * 7 // 8,
+    256: PANEL_WIDTH * PANEL_HEIGHT,
+}
 
 #: Panels each ribbon type prints, in order.
 RIBBON_PANELS: dict[str, tuple[str, ...]] = {
@@ -52,68 +65,83 @@ RIBBON_PANELS: dict[str, tuple[str, ...]] = {
 }
 
 _PANEL_SIZE = (PANEL_WIDTH, PANEL_HEIGHT)
-_PADDING = bytes(PLANE_SIZE - PLANE_BYTES)
-_TO_PANEL = Image.Transpose.ROTATE_90
-_TO_FACE = Image.Transpose.ROTATE_270
-_COLOUR_BITS = 5
-_FULL_PLANE = b"\xff" * PLANE_BYTES + _PADDING  # the overlay: every dot
-
-# Look-up tables for Image.point; tuples so nothing module-level is mutable.
-_INK_BIT_LUTS = tuple(
-    tuple(255 if ((255 - v) >> 3) >> bit & 1 else 0 for v in range(256))
-    for bit in range(_COLOUR_BITS)
-)
+_TO_PANEL = Image.Transpose.ROTATE_270
+_TO_FACE = Image.Transpose.ROTATE_90
+_FULL_PLANE = b"\xff" * PLANE_BYTES  # the overlay: every dot
 _RESIN_LUT = tuple(255 if v < 128 else 0 for v in range(256))
-_INK_TO_LIGHT_LUT = tuple(255 - round(min(v, 31) * 255 / 31) for v in range(256))
-
-
-def bit_planes(levels: int) -> int:
-    """How many bit planes a panel of ``levels`` grey levels carries."""
-    if levels < 2 or levels & (levels - 1) or levels > COLOUR_LEVELS:
-        raise ValueError(f"panel levels must be a power of two from 2 to 32, not {levels}")
-    return levels.bit_length() - 1
+_KO_GREY_LUT = tuple(0 if v <= 114 else 255 for v in range(256))
+_NOT_LUT = tuple(255 - v for v in range(256))
 
 
 def panel_size(levels: int) -> int:
-    """Bytes of one panel download at ``levels`` grey levels."""
-    return bit_planes(levels) * PLANE_SIZE
+    """Bytes of one panel download at ``levels`` (2, 128 or 256) levels."""
+    size = PANEL_SIZES.get(levels)
+    if size is None:
+        raise ValueError(f"a panel has 2, 128 or 256 levels, not {levels}")
+    return size
 
 
-def face_to_panels(face: CardFace, ribbon: str) -> list[tuple[str, int, bytes]]:
+def bit_planes(levels: int) -> int:
+    """Bits a dot carries at ``levels`` (1, 7 or 8); raises ValueError like ``panel_size``.
+
+    Kept for callers that only check a level count; prefer ``panel_size``.
+    """
+    return {2: 1, 128: 7, 256: 8}[levels] if levels in PANEL_SIZES else panel_size(levels)
+
+
+def face_to_panels(face: CardFace, ribbon: str, colour_levels: int = COLOUR_LEVELS) -> list[tuple[str, int, bytes]]:
     """The ``(panel, levels, data)`` downloads that print ``face`` on ``ribbon``."""
-    return _panels(face, ribbon, lambda: _colour_panels(face.color))
+    return _panels(face, ribbon, colour_levels, lambda: _ink_panels(_checked(face.color, "RGB", "colour")))
+
+
+def face_from_image(image: Image.Image, ribbon: str, overlay: bool = True) -> CardFace:
+    """One RGB picture split as the vendor's library splits it.
+
+    On a colour ribbon its black points (see :mod:`.ink`) become resin and
+    the rest dye; on a KO ribbon every dot whose grey (Pillow's "L") is
+    114 or darker becomes resin (the vendor's threshold for greys; for
+    other colours its conversion differs and is not modelled).
+    """
+    rgb = _checked(image, "RGB", "picture")
+    if "y" in _ribbon(ribbon):
+        black = ink.black_points(rgb).point(_NOT_LUT)
+    else:
+        black = rgb.convert("L").point(_KO_GREY_LUT)
+    return CardFace(color=rgb, black=black, overlay=overlay)
 
 
 class PanelEncoder:
-    """``face_to_panels`` that keeps the colour planes of shared base images between cards.
+    """``face_to_panels`` that keeps the ink of shared base images between cards.
 
-    Safe to use from several threads; holds at most ``bases`` base images.
+    ``colour_levels`` is 256 or 128, as the printer model takes. Safe to use
+    from several threads; holds at most ``bases`` base images.
     """
 
-    def __init__(self, bases: int = 2) -> None:
+    def __init__(self, bases: int = 2, colour_levels: int = COLOUR_LEVELS) -> None:
+        panel_size(colour_levels)
         self._capacity = bases
-        self._bases: OrderedDict[int, tuple[Image.Image, dict[str, bytes]]] = OrderedDict()
+        self._levels = colour_levels
+        self._bases: OrderedDict[int, tuple[Image.Image, tuple[bytes, ...]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def encode(self, face: CardFace, ribbon: str) -> list[tuple[str, int, bytes]]:
         if face.color_base is None or face.color_changed is None or self._capacity <= 0:
-            return face_to_panels(face, ribbon)
-        return _panels(face, ribbon, lambda: self._colour_from_base(face))
+            return face_to_panels(face, ribbon, self._levels)
+        return _panels(face, ribbon, self._levels, lambda: self._ink_from_base(face))
 
-    def _colour_from_base(self, face: CardFace) -> list[tuple[str, int, bytes]]:
+    def _ink_from_base(self, face: CardFace) -> tuple[bytes, ...]:
         assert face.color_base is not None and face.color_changed is not None
-        base = self._base_planes(face.color_base)
-        patch, changed = _changed_planes(_checked(face.color, "RGB", "colour"), face.color_changed)
-        return [(name, COLOUR_LEVELS, _splice(base[name], changed[name], patch))
-                for name in ("y", "m", "c")]
+        base = self._base_ink(face.color_base)
+        patch, changed = _changed_ink(_checked(face.color, "RGB", "colour"), face.color_changed)
+        return tuple(_splice(whole, part, patch) for whole, part in zip(base, changed))
 
-    def _base_planes(self, base: Image.Image) -> dict[str, bytes]:
+    def _base_ink(self, base: Image.Image) -> tuple[bytes, ...]:
         with self._lock:
             held = self._bases.get(id(base))
             if held is not None and held[0] is base:
                 self._bases.move_to_end(id(base))
                 return held[1]
-        planes = dict((name, data) for name, _, data in _colour_panels(base))
+        planes = _ink_panels(_checked(base, "RGB", "base colour"))
         with self._lock:
             self._bases[id(base)] = (base, planes)  # holding the image keeps its id unique
             while len(self._bases) > self._capacity:
@@ -122,23 +150,32 @@ class PanelEncoder:
 
 
 def panels_to_image(panels: Iterable[tuple[str, int, bytes]]) -> Image.Image:
-    """The simulated printout: a white card, Y/M/C subtractive, K black on top."""
-    light = {"y": None, "m": None, "c": None}
+    """The printout (the simulated printer's picture of the card): dye, then resin on top."""
+    inks: dict[str, Image.Image] = {}
     resin: Image.Image | None = None
     for name, levels, data in panels:
         if len(data) != panel_size(levels):
             raise ValueError(f"panel {name!r}: {len(data)} bytes, expected {panel_size(levels)}")
-        if name in light:
-            light[name] = _decode_ink(levels, data).point(_INK_TO_LIGHT_LUT)
+        if name in ("y", "m", "c"):
+            inks[name] = unpack_ink(levels, data, _PANEL_SIZE)
         elif name == "k":
-            resin = _plane_image(data, 0)
+            if levels != MONO_LEVELS:
+                raise ValueError(f"panel 'k' has {levels} levels; resin takes 2")
+            resin = Image.frombytes("1", _PANEL_SIZE, data)
         elif name != "o":
             raise ValueError(f"unknown panel {name!r}")
-    white = Image.new("L", _PANEL_SIZE, 255)
-    card = Image.merge("RGB", tuple(light[n] or white for n in ("c", "m", "y")))
+    none = Image.new("L", _PANEL_SIZE, 0)
+    card = ink.ink_to_rgb(Image.merge("RGB", tuple(inks.get(n, none) for n in ("y", "m", "c"))))
     if resin is not None:
         card.paste((0, 0, 0), mask=resin)
     return card.transpose(_TO_FACE)
+
+
+def _ribbon(ribbon: str) -> tuple[str, ...]:
+    names = RIBBON_PANELS.get(ribbon.lower())
+    if names is None:
+        raise ValueError(f"ribbon type {ribbon!r} is not supported (known: {', '.join(RIBBON_PANELS)})")
+    return names
 
 
 def _checked(image: Image.Image, mode: str, what: str) -> Image.Image:
@@ -147,107 +184,58 @@ def _checked(image: Image.Image, mode: str, what: str) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
-def _panels(face: CardFace, ribbon: str, colour) -> list[tuple[str, int, bytes]]:
-    names = RIBBON_PANELS.get(ribbon.lower())
-    if names is None:
-        raise ValueError(f"ribbon type {ribbon!r} is not supported (known: {', '.join(RIBBON_PANELS)})")
+def _panels(face: CardFace, ribbon: str, colour_levels: int, colour) -> list[tuple[str, int, bytes]]:
+    names = _ribbon(ribbon)
+    panel_size(colour_levels)
+    resin = _checked(face.black, "L", "black").transpose(_TO_PANEL).point(_RESIN_LUT, "1")
     panels: list[tuple[str, int, bytes]] = []
+    has_resin = resin.getbbox() is not None
     if "y" in names:
-        panels.extend(colour())
-    panels.append(("k", MONO_LEVELS, _black_panel(face.black)))
+        mask = resin if has_resin else None
+        for name, data in zip(("y", "m", "c"), colour()):
+            packed = pack_ink(colour_levels, data, _PANEL_SIZE, mask)
+            if packed != bytes(len(packed)):
+                panels.append((name, colour_levels, packed))
+    if has_resin:
+        panels.append(("k", MONO_LEVELS, resin_panel(resin)))
     if face.overlay and "o" in names:
         panels.append(("o", MONO_LEVELS, _FULL_PLANE))
     return panels
 
 
-def _changed_planes(color: Image.Image, box: tuple[int, int, int, int]) -> tuple["_Patch", dict[str, bytes]]:
-    """The ink planes of the panel rectangle that holds ``box``, widened to whole bytes.
-
-    Per colour, five planes packed ``patch.width`` bytes a line, most
-    significant first, unpadded.
-    """
-    left, top, right, bottom = box
-    if not (0 <= left < right <= CARD_WIDTH and 0 <= top < bottom <= CARD_HEIGHT):
-        raise ValueError(f"changed box {box} is not inside the {CARD_WIDTH}x{CARD_HEIGHT} card")
-    # The face's y is the panel's dot column; its x runs backwards along the panel's lines.
-    col0, col1 = top // 8 * 8, -(-bottom // 8) * 8
-    red, green, blue = color.crop((left, col0, right, col1)).transpose(_TO_PANEL).split()
-    planes = {name: _ink_planes(channel, padded=False)
-              for name, channel in (("y", blue), ("m", green), ("c", red))}
-    return _Patch(line=CARD_WIDTH - right, lines=right - left, byte=col0 // 8, width=(col1 - col0) // 8), planes
+def _ink_panels(color: Image.Image) -> tuple[bytes, ...]:
+    """Y, M, C ink of a whole face, in panel order, one byte a dot."""
+    return tuple(band.tobytes() for band in ink.rgb_to_ink(color).transpose(_TO_PANEL).split())
 
 
 class _Patch:
-    """Where a changed rectangle sits in a plane: first line, line count, first byte, bytes a line."""
+    """Where a changed rectangle sits in a panel: first line, line count, first dot, dots a line."""
 
-    __slots__ = ("line", "lines", "byte", "width")
+    __slots__ = ("line", "lines", "dot", "dots")
 
-    def __init__(self, line: int, lines: int, byte: int, width: int) -> None:
-        self.line, self.lines, self.byte, self.width = line, lines, byte, width
+    def __init__(self, line: int, lines: int, dot: int, dots: int) -> None:
+        self.line, self.lines, self.dot, self.dots = line, lines, dot, dots
+
+
+def _changed_ink(color: Image.Image, box: tuple[int, int, int, int]) -> tuple[_Patch, tuple[bytes, ...]]:
+    """The Y, M, C ink of the panel rectangle that holds ``box``, ``patch.dots`` bytes a line."""
+    left, top, right, bottom = box
+    if not (0 <= left < right <= CARD_WIDTH and 0 <= top < bottom <= CARD_HEIGHT):
+        raise ValueError(f"changed box {box} is not inside the {CARD_WIDTH}x{CARD_HEIGHT} card")
+    # The face's x is the panel's line; its y runs backwards along each line.
+    # The ink table interpolates each dot on its own, so a crop converts exactly as the whole.
+    bands = ink.rgb_to_ink(color.crop(box)).transpose(_TO_PANEL).split()
+    patch = _Patch(line=left, lines=right - left, dot=CARD_HEIGHT - bottom, dots=bottom - top)
+    return patch, tuple(band.tobytes() for band in bands)
 
 
 def _splice(base: bytes, changed: bytes, patch: _Patch) -> bytes:
-    """``base`` (padded planes of a whole panel) with each plane of ``changed`` copied in at ``patch``."""
+    """``base`` (one byte a dot, a whole panel) with ``changed`` copied in at ``patch``."""
     out = bytearray(base)
     source = memoryview(changed)
-    read = 0
-    for plane in range(len(base) // PLANE_SIZE):
-        into = plane * PLANE_SIZE + patch.line * LINE_BYTES + patch.byte
-        for _ in range(patch.lines):
-            out[into:into + patch.width] = source[read:read + patch.width]
-            into += LINE_BYTES
-            read += patch.width
+    into, read = patch.line * PANEL_WIDTH + patch.dot, 0
+    for _ in range(patch.lines):
+        out[into:into + patch.dots] = source[read:read + patch.dots]
+        into += PANEL_WIDTH
+        read += patch.dots
     return bytes(out)
-
-
-def _colour_panels(color: Image.Image) -> list[tuple[str, int, bytes]]:
-    red, green, blue = _checked(color, "RGB", "colour").transpose(_TO_PANEL).split()
-    return [
-        (name, COLOUR_LEVELS, _ink_planes(channel))
-        for name, channel in (("y", blue), ("m", green), ("c", red))
-    ]
-
-
-def _ink_planes(channel: Image.Image, padded: bool = True) -> bytes:
-    """Five bit planes of ink, most significant first, from a light channel."""
-    planes = []
-    for bit in reversed(range(_COLOUR_BITS)):
-        planes.append(channel.point(_INK_BIT_LUTS[bit], "1").tobytes())
-        if padded:
-            planes.append(_PADDING)
-    return b"".join(planes)
-
-
-def _black_panel(black: Image.Image) -> bytes:
-    plane = _checked(black, "L", "black").transpose(_TO_PANEL).point(_RESIN_LUT, "1")
-    return plane.tobytes() + _PADDING
-
-
-
-
-def _plane_image(data: bytes, index: int) -> Image.Image:
-    start = index * PLANE_SIZE
-    return Image.frombytes("1", _PANEL_SIZE, data[start:start + PLANE_BYTES])
-
-
-def _decode_ink(levels: int, data: bytes) -> Image.Image:
-    """The ink amount per dot (0 .. levels-1) as an "L" image."""
-    count = bit_planes(levels)
-    total = Image.new("L", _PANEL_SIZE, 0)
-    for index in range(count):
-        weight = 1 << (count - 1 - index)
-        layer = _plane_image(data, index).convert("L").point(_weight_lut(weight))
-        total = ImageChops.add(total, layer)
-    if count != _COLOUR_BITS:
-        total = total.point(_rescale_lut(levels))
-    return total
-
-
-def _weight_lut(weight: int) -> Sequence[int]:
-    return [0] * 255 + [weight]
-
-
-def _rescale_lut(levels: int) -> Sequence[int]:
-    """Map 0 .. levels-1 onto the 0 .. 31 ink scale."""
-    top = levels - 1
-    return [round(min(v, top) * 31 / top) for v in range(256)]

@@ -31,6 +31,8 @@ class EvolisState:
     position: CardPosition = CardPosition.NONE
     card_number: int | None = None  # the cards_inserted number of the card inside
     card_uid: bytes | None = None
+    cards_since_cleaning: int = 0  # cards printed since the print head was last cleaned
+    cleanings: int = 0
 
     @property
     def holds_card(self) -> bool:

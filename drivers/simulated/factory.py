@@ -1,6 +1,7 @@
 """``sim://`` URIs: a simulated device on a real link, driven by the real driver.
 
-    sim://printer?state=DIR&link=pipe|pty|usb&print_ms=0&png=DIR&cards=N&ribbon=N&ribbon_type=YMCKO
+    sim://printer?state=DIR&link=pipe|pty|usb&print_ms=0&panel_ms=0&png=DIR&cards=N&ribbon=N&ribbon_type=YMCKO
+                 &baud=N&bytes_per_s=N&cleaning_due=N&cleaning_mandatory=N
     sim://reader?state=DIR&link=pipe|pty|usb&random_uid=0|1
 
 The printer and the reader of one station share ``state`` (the contactless
@@ -9,6 +10,14 @@ station between them). ``link=pipe`` (default) is an in-process byte pipe;
 ``link=usb`` puts the device on a simulated pyusb bus (see usb_backend): the
 printer as an Evolis USB printer, the reader as an ACR122U, both opened with
 the real UsbBulkTransport.
+
+Link honesty: the printer simulator receives bytes at the link's rate:
+``baud=N`` (a serial line, N/10 bytes a second), ``bytes_per_s=N``, or by
+default about 1,000,000 bytes a second on ``link=usb`` (full speed) and no
+limit on a pipe or pty; printing takes ``print_ms`` a card plus
+``panel_ms`` a panel. ``cleaning_due`` and ``cleaning_mandatory`` are the
+cards since the last cleaning at which the printer asks for cleaning.
+An option no simulator knows is an error that names it.
 
 Faults at start take the simulators' fault names as options (see
 ``faults.faults_from_options``): ``jam_at_card=3``, ``cover_open=1``,
@@ -99,23 +108,40 @@ def _flag(uri: DeviceUri, name: str) -> bool:
     raise UnsupportedDeviceError(f"{uri.raw}: option {name}={raw!r} is not 1 or 0")
 
 
-#: What a sim://reader URI takes besides its fault names (faults.known_faults).
-_READER_OPTIONS = frozenset({"state", "link", "control", "slow_ms", "random_uid"})
+#: Options of sim://printer besides its faults.
+PRINTER_OPTIONS = frozenset({"state", "link", "control", "print_ms", "panel_ms", "png", "cards", "ribbon",
+                             "ribbon_type", "baud", "bytes_per_s", "cleaning_due", "cleaning_mandatory"})
+USB_FULL_SPEED_BYTES_PER_S = 1_000_000
 
 
-def _check_reader_options(uri: DeviceUri) -> None:
+#: Options of sim://reader besides its faults.
+READER_OPTIONS = frozenset({"state", "link", "control", "random_uid"})
+
+
+def _check_options(uri: DeviceUri, role: str, known: frozenset[str]) -> None:
     from .faults import known_faults
 
-    known = _READER_OPTIONS | (set(known_faults("reader")) - {"slow_seconds"})
-    unknown = sorted(set(uri.options) - known)
+    allowed = known | (set(known_faults(role)) - {"slow_seconds"}) | {"slow_ms"}
+    unknown = sorted(set(uri.options) - allowed)
     if unknown:
-        raise UnsupportedDeviceError(
-            f"{uri.raw}: unknown option {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        raise UnsupportedDeviceError(f"{uri.raw}: unknown option {unknown[0]!r} "
+                                     f"(known: {', '.join(sorted(allowed))})")
+
+
+def link_bytes_per_s(uri: DeviceUri) -> float | None:
+    """The byte rate of the simulated printer's link; None for no limit."""
+    rate, baud = _int(uri, "bytes_per_s"), _int(uri, "baud")
+    if rate:
+        return float(rate)
+    if baud:
+        return baud / 10.0
+    return float(USB_FULL_SPEED_BYTES_PER_S) if uri.option("link") == "usb" else None
 
 
 def open_simulated_printer(uri: DeviceUri) -> Printer:
     if uri.target != "printer":
         raise UnsupportedDeviceError(f"{uri.raw}: expected sim://printer")
+    _check_options(uri, "printer", PRINTER_OPTIONS)
     from ..evolis.printer import EvolisPrinter
     from .evolis import SimulatedEvolis
     from .evolis_state import EvolisStateFile
@@ -123,15 +149,21 @@ def open_simulated_printer(uri: DeviceUri) -> Printer:
     state = _state_dir(uri)
     # cards= and ribbon= stock a new simulator; a persisted one keeps its own supplies.
     fresh = EvolisStateFile(state).load() is None
+    rate = link_bytes_per_s(uri)
     device = SimulatedEvolis(
         state,
         print_seconds=(_int(uri, "print_ms") or 0) / 1000.0,
+        panel_seconds=(_int(uri, "panel_ms") or 0) / 1000.0,
+        bytes_per_s=rate,
         png_dir=uri.option("png") or None,
         feeder_cards=_int(uri, "cards") if fresh else None,
         ribbon_prints=_int(uri, "ribbon") if fresh else None,
         ribbon_type=(uri.option("ribbon_type") or "YMCKO").upper(),
+        cleaning_due_at=_int(uri, "cleaning_due"),
+        cleaning_mandatory_at=_int(uri, "cleaning_mandatory"),
     )
-    return _open_or_close(_simulator_link(device, uri, "printer", state, "sim-printer"), EvolisPrinter)
+    link = _simulator_link(device, uri, "printer", state, "sim-printer")
+    return _open_or_close(link, lambda transport: EvolisPrinter(transport, link_bytes_per_s=rate))
 
 
 def open_simulated_reader(uri: DeviceUri) -> Reader:
@@ -140,7 +172,7 @@ def open_simulated_reader(uri: DeviceUri) -> Reader:
     from ..pn532.reader import Pn532Reader
     from .pn532 import SimulatedPn532
 
-    _check_reader_options(uri)
+    _check_options(uri, "reader", READER_OPTIONS)
     state = _state_dir(uri)
     device = SimulatedPn532(state, random_uid=_flag(uri, "random_uid"))
     if uri.option("link") == "usb":  # an ACR122U: the same PN532 behind CCID

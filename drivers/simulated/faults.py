@@ -38,7 +38,7 @@ _GARBAGE_MAX_LEN = 32
 DEVICE_FAULTS: Mapping[str, Mapping[str, type]] = {
     "printer": {
         "cover_open": bool, "jam_at_card": int, "feeder_cards": int, "ribbon_prints": int,
-        "mechanical_error": bool, "chip_unreadable": bool,
+        "mechanical_error": bool, "chip_unreadable": bool, "cards_since_cleaning": int,
     },
     "reader": {"chip_absent": bool, "drop_acks": int, "rf_errors": int, "asleep": bool},
 }

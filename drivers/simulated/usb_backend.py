@@ -9,7 +9,10 @@ real device works while the host waits; the reply is queued for bulk IN.
 * ``evolis_usb_device(SimulatedEvolis)``: an Evolis printer, 0f49:1001
   (*choice*: the product id is not taken from a real model; the drivers
   accept any 0f49 product), one printer-class interface (7/1/2,
-  bidirectional), bulk OUT 0x01, bulk IN 0x82.
+  bidirectional), bulk OUT 0x01, bulk IN 0x82. As a Primacy does, every
+  bulk read returns one reply frame: the last reply with the current
+  status, repeated until the next command. A read waits (up to its
+  timeout) until every command written so far has been answered.
 * ``acr122u_usb_device(SimulatedPn532)``: an ACR122U, 072f:2200, one CCID
   interface (0x0B), bulk OUT 0x02, bulk IN 0x82, interrupt IN 0x81. Its
   front, ``SimulatedCcidFront``, unwraps each XfrBlock's pseudo-APDU,
@@ -84,6 +87,7 @@ class SimulatedUsbDevice:
     _arrived: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
     _handles: set = field(default_factory=set, init=False, repr=False)
     _worker: threading.Thread | None = field(default=None, init=False, repr=False)
+    _unanswered: int = field(default=0, init=False, repr=False)
 
     @property
     def uri(self) -> str:
@@ -111,18 +115,33 @@ class SimulatedUsbDevice:
             self._worker = None
             with self._arrived:
                 self._inbox.clear()
+                self._unanswered = 0
+
+    @property
+    def frame_per_read(self) -> bool:
+        """Whether every bulk read returns the front's current frame (an Evolis Primacy)."""
+        return hasattr(self.front, "current_frame")
 
     def receive(self, data: bytes) -> None:
+        with self._arrived:
+            self._unanswered += 1
         self._outbox.put(data)
 
     def send(self, buff: array.array, timeout_ms: int) -> int:
         with self._arrived:
             wait = None if timeout_ms == 0 else timeout_ms / 1000.0  # libusb: 0 waits forever
-            self._arrived.wait_for(lambda: self._inbox or self.unplugged, timeout=wait)
+            if self.frame_per_read:
+                self._arrived.wait_for(lambda: not self._unanswered or self.unplugged, timeout=wait)
+                ready = not self._unanswered
+            else:
+                self._arrived.wait_for(lambda: self._inbox or self.unplugged, timeout=wait)
+                ready = bool(self._inbox)
             if self.unplugged:
                 raise _gone()
-            if not self._inbox:
+            if not ready:
                 raise USBTimeoutError("Operation timed out", None, errno.ETIMEDOUT)
+            if self.frame_per_read:
+                self._inbox[:] = self.front.current_frame()  # type: ignore[attr-defined]
             n = min(len(buff), len(self._inbox))
             buff[:n] = array.array("B", self._inbox[:n])
             del self._inbox[:n]
@@ -141,10 +160,11 @@ class SimulatedUsbDevice:
             if data is None or self.unplugged:
                 return
             reply = self.front.feed(data)
-            if reply:
-                with self._arrived:
+            with self._arrived:
+                self._unanswered -= 1
+                if reply and not self.frame_per_read:
                     self._inbox += reply
-                    self._arrived.notify_all()
+                self._arrived.notify_all()
 
 
 def evolis_usb_device(
@@ -152,7 +172,7 @@ def evolis_usb_device(
 ) -> SimulatedUsbDevice:
     return SimulatedUsbDevice(
         printer, EVOLIS_VID, pid, 0x07, (EndpointSpec(0x01), EndpointSpec(0x82)),
-        manufacturer="Evolis", product=printer.model, serial=printer.serial,
+        manufacturer="Evolis", product=f"Evolis {printer.model}", serial=printer.serial,
         interface_subclass=0x01, interface_protocol=0x02, address=address,
     )
 

@@ -10,12 +10,12 @@ from agent.advice import CATALOGUE, LANGS, SPOIL_REASONS, advise, base_keyword
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIRED = ("media-empty", "media-jam", "cover-open", "marker-supply-low", "marker-supply-empty",
-            "marker-supply-missing", "offline", "chip-unreadable", "interrupted", "insert-failed", "in-doubt")
+            "marker-supply-missing", "cleaning-due", "cleaning-mandatory", "offline", "chip-unreadable", "interrupted", "insert-failed", "in-doubt")
 
 
 def _driver_keywords() -> set[str]:
     """Every PWG keyword the Evolis driver can report, read from its source."""
-    text = (REPO / "drivers" / "evolis" / "printer.py").read_text()
+    text = "".join((REPO / "drivers" / "evolis" / name).read_text() for name in ("printer.py", "reasons.py"))
     return set(re.findall(r'StateReason\("([a-z-]+)"', text))
 
 
@@ -36,7 +36,7 @@ def test_each_required_reason_has_meaning_and_action_in_both_languages(keyword):
 
 def test_every_reason_the_driver_reports_is_in_the_catalogue():
     keywords = _driver_keywords()
-    assert {"media-empty", "cover-open", "marker-supply-empty"} <= keywords
+    assert {"media-empty", "cover-open", "marker-supply-empty", "cleaning-due", "cleaning-mandatory"} <= keywords
     assert keywords <= set(CATALOGUE)
 
 

@@ -8,6 +8,7 @@ import usb.core
 
 from agent.cli import main
 from drivers.discovery import discover, format_table, serial_candidates, usb_candidates
+from drivers.evolis.protocol import ReplyParser
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.pn532 import SimulatedPn532
 from drivers.simulated.usb_backend import (
@@ -43,7 +44,7 @@ def station_bus(tmp_path) -> SimulatedUsbBackend:
 def test_usb_lists_the_printer_and_the_reader_with_their_uris(tmp_path):
     printer, reader = usb_candidates(station_bus(tmp_path))
     assert (printer.kind, printer.uri) == ("printer", "usb://0f49:1001?serial=EVSIM0042")
-    assert "Evolis Primacy (simulated)" in printer.description and "EVSIM0042" in printer.description
+    assert "Evolis Primacy 2" in printer.description and "EVSIM0042" in printer.description
     assert (reader.kind, reader.uri) == ("reader", "usb://072f:2200")
     assert "ACR122U" in reader.description
 
@@ -54,7 +55,8 @@ def test_listed_uris_open_the_devices(tmp_path):
     transport = UsbBulkTransport(0x0F49, 0x1001, serial="EVSIM0042", backend=backend)
     try:
         transport.write(b"\x1bRsn\r")
-        assert transport.read(64, 1.0) == b"EVSIM0042\r"
+        (reply,) = ReplyParser().feed(transport.read(512, 1.0))
+        assert reply.text == "EVSIM0042"
     finally:
         transport.close()
 

@@ -1,4 +1,4 @@
-"""The simulated Evolis printer, byte for byte."""
+"""The simulated Evolis Primacy 2, byte for byte."""
 from __future__ import annotations
 
 import json
@@ -6,28 +6,26 @@ import json
 import pytest
 
 from drivers.evolis.panels import panel_size
-from drivers.evolis.protocol import encode_download
+from drivers.evolis.protocol import PROBE, Framing, ReplyParser, encode_download
+from drivers.evolis.status import ErrorFlag, InfoFlag, WarningFlag
 from drivers.interfaces import CardPosition
 from drivers.simulated.bench import SimBench
 from drivers.simulated.evolis import SimulatedEvolis, blank_chip_uid
-
-OK = b"\x06OK\r"
 
 
 def command(text: str) -> bytes:
     return b"\x1b" + text.encode() + b"\r"
 
 
-def ack(text: str) -> bytes:
-    return b"\x06" + text.encode() + b"\r"
-
-
-def nack(code: str) -> bytes:
-    return b"\x15" + code.encode() + b"\r"
+def texts(printer: SimulatedEvolis, data: bytes) -> list[str]:
+    """The reply texts ``printer`` sends for ``data``; every frame must carry its status block."""
+    replies = ReplyParser(Framing.STATUS_BLOCK).feed(printer.feed(data))
+    assert all(reply.status is not None for reply in replies)
+    return [reply.text for reply in replies]
 
 
 def ack_mode(printer: SimulatedEvolis) -> SimulatedEvolis:
-    assert printer.feed(command("Pem;6")) == OK
+    assert texts(printer, command("Pem;2")) == ["OK"]
     return printer
 
 
@@ -36,34 +34,50 @@ def printer(tmp_path) -> SimulatedEvolis:
     return ack_mode(SimulatedEvolis(tmp_path))
 
 
-def test_starts_outside_ack_mode_until_pem(tmp_path):
+def test_names_itself_a_primacy_2_and_answers_the_vendor_probe(tmp_path):
     printer = SimulatedEvolis(tmp_path)
-    assert printer.feed(command("Rsn")) == b"EVSIM0001\r"
-    assert printer.feed(command("Xyz")) == b"ERR;1\r"
-    assert printer.feed(command("Pem;6")) == OK
-    assert printer.feed(command("Rsn")) == ack("EVSIM0001")
+    assert texts(printer, PROBE + command("Rtp") + command("Rsn")) == ["OK", "Primacy 2", "EVSIM0001"]
+    assert texts(printer, command("Rem;1") + command("Pem;2") + command("Rem;1")) == ["0", "OK", "2"]
 
 
-def test_unknown_command_and_bad_parameter_are_nacked(printer):
-    assert printer.feed(command("Xyz")) == nack("1")
-    assert printer.feed(command("Rco;z")) == nack("2")
-    assert printer.feed(command("Sic;now")) == nack("2")
+def test_sessions_and_the_claim_flag_show_in_the_status(tmp_path):
+    printer = SimulatedEvolis(tmp_path)
+    reserved, claimed = ReplyParser().feed(printer.feed(command("Psid;2;45") + command("Pcla;1")))
+    assert reserved.status.session == 2 and not reserved.status.claimed
+    assert claimed.status.claimed
+    (reply,) = ReplyParser().feed(printer.feed(command("Pcla;0")))
+    assert not reply.status.claimed
+    assert printer.status_words().session == 2
+    texts(printer, command("Psid;0;45"))
+    assert printer.status_words().session == 0
+
+
+def test_usb_reads_repeat_the_last_reply_with_the_current_status(tmp_path):
+    printer = SimulatedEvolis(tmp_path)
+    printer.feed(command("Rsn"))
+    printer.set_fault("cover_open", True)
+    (reply,) = ReplyParser().feed(printer.current_frame())
+    assert reply.text == "EVSIM0001" and WarningFlag.COVER_OPEN in reply.status.warning
+
+
+def test_unknown_command_and_bad_parameter_are_errors(printer):
+    assert texts(printer, command("Xyz") + command("Rco;z") + command("Sic;now")) == [
+        "ERROR CDE", "ERROR PARAMETRES", "ERROR PARAMETRES"]
 
 
 def test_answers_every_command_of_a_chunk_in_order(printer):
-    assert printer.feed(command("Rco;c") + command("Rlr;p") + command("Rse;o")) == (
-        ack("0") + ack("OK") + ack("CLOSED")
-    )
+    assert texts(printer, command("Rco;c") + command("Rlr;p") + command("Rse;o")) == ["0", "OK", "CLOSED"]
 
 
 def test_insert_to_contactless_counts_persists_and_places_the_chip(printer, tmp_path):
-    assert printer.feed(command("Sic")) == OK
+    assert texts(printer, command("Sic")) == ["OK"]
     on_disk = json.loads((tmp_path / "evolis.json").read_text())
     assert on_disk["cards_inserted"] == 1
     uid, readable = SimBench(tmp_path).card_at_station()
     assert uid == blank_chip_uid("EVSIM0001", 1)
     assert len(uid) == 7 and uid[0] == 0x04 and readable
-    assert printer.feed(command("Rlr;p")) == ack("CONTACTLESS CARD")
+    (reply,) = ReplyParser().feed(printer.feed(command("Rlr;p")))
+    assert reply.text == "CONTACTLESS CARD" and InfoFlag.CARD_CONTACTLESS in reply.status.information
 
 
 def test_every_blank_has_a_distinct_uid():
@@ -73,7 +87,7 @@ def test_every_blank_has_a_distinct_uid():
 
 def test_insert_with_a_card_inside_does_not_take_another(printer):
     printer.feed(command("Sic"))
-    assert printer.feed(command("Sic")) == OK
+    assert texts(printer, command("Sic")) == ["OK"]
     assert printer.state.cards_inserted == 1
 
 
@@ -82,8 +96,8 @@ def test_end_of_job_takes_a_card_prints_and_ejects(tmp_path):
     ack_mode(printer)
     data = bytes(panel_size(2))
     stream = command("Pr;ymcko") + command("Ss") + command("Sr") + encode_download("k", 2, data)
-    assert printer.feed(stream) == OK * 4
-    assert printer.feed(command("Se")) == OK
+    assert texts(printer, stream) == ["OK"] * 4
+    assert texts(printer, command("Se")) == ["OK"]
     state = printer.state
     assert (state.cards_inserted, state.panels_printed, state.ribbon_remaining) == (1, 1, 199)
     assert state.position is CardPosition.NONE
@@ -96,15 +110,15 @@ def test_download_split_across_many_feeds_is_one_command(printer):
     frame = encode_download("o", 2, b"\r\x1b" * (panel_size(2) // 2))
     printer.feed(command("Ss"))
     replies = b"".join(printer.feed(frame[i:i + 1000]) for i in range(0, len(frame), 1000))
-    assert replies == OK
+    assert [r.text for r in ReplyParser().feed(replies)] == ["OK"]
 
 
-def test_download_outside_a_job_or_with_bad_panel_is_nacked(printer):
+def test_download_outside_a_job_or_with_bad_panel_is_an_error(printer):
     data = bytes(panel_size(2))
-    assert printer.feed(encode_download("k", 2, data)) == nack("1")
+    assert texts(printer, encode_download("k", 2, data)) == ["ERROR CDE"]
     printer.feed(command("Ss"))
-    assert printer.feed(encode_download("x", 2, data)) == nack("2")
-    assert printer.feed(b"\x1bDb;k;3;") == nack("2")
+    assert texts(printer, encode_download("x", 2, data)) == ["ERROR PARAMETRES"]
+    assert texts(printer, b"\x1bDb;k;3;" + command("Rsn")) == ["ERROR PARAMETRES", "EVSIM0001"]
 
 
 def test_counters_and_supplies_survive_a_restart(tmp_path):
@@ -113,8 +127,7 @@ def test_counters_and_supplies_survive_a_restart(tmp_path):
     again = ack_mode(SimulatedEvolis(tmp_path))
     state = again.state
     assert (state.cards_inserted, state.feeder_cards) == (1, 4)
-    assert again.feed(command("Rcr")) == ack("7")
-    assert again.feed(command("Rco;c")) == ack("1")
+    assert texts(again, command("Rcr") + command("Rco;c")) == ["7", "1"]
 
 
 def test_a_cut_between_state_and_station_file_leaves_the_card_visible(tmp_path):
@@ -139,44 +152,50 @@ def test_supplies_given_to_the_constructor_override_the_state_file(tmp_path):
     assert printer.state.cards_inserted == 1
 
 
-def test_empty_feeder_is_nacked_f(tmp_path):
+def test_empty_feeder_is_an_error_and_shows_in_the_status(tmp_path):
     printer = ack_mode(SimulatedEvolis(tmp_path, feeder_cards=0))
-    assert printer.feed(command("Sic")) == nack("F")
-    assert printer.feed(command("Ss") + command("Se")) == OK + nack("F")
+    assert texts(printer, command("Sic")) == ["ERROR FEEDER"]
+    assert texts(printer, command("Ss") + command("Se")) == ["OK", "ERROR FEEDER"]
+    words = printer.status_words()
+    assert WarningFlag.FEEDER_EMPTY in words.warning and ErrorFlag.FEEDER_ERROR in words.error
     assert printer.state.cards_inserted == 0
 
 
 def test_open_cover_stops_card_movement_and_shows_on_the_sensor(printer):
     printer.set_fault("cover_open", True)
-    assert printer.feed(command("Rse;o")) == ack("OPEN")
+    assert texts(printer, command("Rse;o")) == ["OPEN"]
     for mnemonic in ("Sic", "Se", "Ser", "Si"):
-        assert printer.feed(command(mnemonic)) == nack("C")
+        assert texts(printer, command(mnemonic)) == ["ERROR COVER"]
+    assert ErrorFlag.COVER_OPEN in printer.status_words().error
     printer.set_fault("cover_open", False)
-    assert printer.feed(command("Sic")) == OK
+    assert texts(printer, command("Sic")) == ["OK"]
+    assert not printer.status_words().error
 
 
 def test_jam_at_card_keeps_that_card_in_the_printer(tmp_path):
     printer = ack_mode(SimulatedEvolis(tmp_path, jam_at_card=2))
     printer.feed(command("Ss") + encode_download("k", 2, bytes(panel_size(2))))
-    assert printer.feed(command("Se")) == OK  # card 1 prints
+    assert texts(printer, command("Se")) == ["OK"]  # card 1 prints
     printer.feed(command("Sic") + command("Ss") + encode_download("k", 2, bytes(panel_size(2))))
-    assert printer.feed(command("Se")) == nack("T")
-    assert printer.feed(command("Rlr;p")) == ack("CARD")
+    assert texts(printer, command("Se")) == ["ERROR MECHANICAL"]
+    assert texts(printer, command("Rlr;p")) == ["CARD"]
+    assert ErrorFlag.MECHANICAL in printer.status_words().error
     assert SimBench(tmp_path).card_at_station() is None
 
 
-def test_exhausted_ribbon_is_nacked_r_and_the_card_stays(tmp_path):
+def test_exhausted_ribbon_is_an_error_and_the_card_stays(tmp_path):
     printer = ack_mode(SimulatedEvolis(tmp_path, ribbon_prints=0))
     printer.feed(command("Sic") + command("Ss") + encode_download("k", 2, bytes(panel_size(2))))
-    assert printer.feed(command("Se")) == nack("R")
-    assert printer.feed(command("Rlr;p")) == ack("CARD")
+    assert texts(printer, command("Se")) == ["ERROR RIBBON"]
+    assert texts(printer, command("Rlr;p")) == ["CARD"]
+    assert WarningFlag.RIBBON_ENDED in printer.status_words().warning
 
 
 def test_reject_sends_the_card_to_the_reject_box(printer, tmp_path):
     printer.feed(command("Sic"))
-    assert printer.feed(command("Ser")) == OK
+    assert texts(printer, command("Ser")) == ["OK"]
     assert printer.state.cards_rejected == 1
-    assert printer.feed(command("Rlr;p")) == ack("OK")
+    assert texts(printer, command("Rlr;p")) == ["OK"]
     assert SimBench(tmp_path).card_at_station() is None
 
 
@@ -185,7 +204,33 @@ def test_set_fault_refuses_unknown_names(printer):
         printer.set_fault("on_fire", True)
 
 
-def test_ribbon_mismatch_is_nacked_r(tmp_path):
+def test_ribbon_selection_takes_vendor_codes_and_rev_e_names(tmp_path):
     printer = ack_mode(SimulatedEvolis(tmp_path, ribbon_type="KO"))
-    assert printer.feed(command("Pr;ymcko")) == nack("R")
-    assert printer.feed(command("Pr;ko")) == OK
+    assert texts(printer, command("Pr;ymcko") + command("Pr;0;t")) == ["ERROR RIBBON"] * 2
+    assert texts(printer, command("Pr;ko") + command("Pr;k") + command("Pr;1;t")) == ["OK"] * 3
+
+
+def test_cleaning_flags_follow_the_cards_since_cleaning(tmp_path):
+    printer = SimulatedEvolis(tmp_path, cleaning_due_at=2, cleaning_mandatory_at=3)
+    printer.set_fault("cards_since_cleaning", 2)
+    assert InfoFlag.CLEANING in printer.status_words().information
+    printer.set_fault("cards_since_cleaning", 3)
+    assert InfoFlag.CLEANING_MANDATORY in printer.status_words().information
+    assert texts(printer, command("Rco;clean") + command("Scp") + command("Rco;clean")) == ["3", "OK", "0"]
+    assert not printer.status_words().information & (InfoFlag.CLEANING | InfoFlag.CLEANING_MANDATORY)
+
+
+def test_rev_e_stream_with_trailing_nuls_prints_one_card(tmp_path):
+    printer = SimulatedEvolis(tmp_path, ribbon_type="KO", png_dir=tmp_path / "png")
+    stream = (command("Pr;k") + command("Pmi;F;s") + command("Pc;k;=;10") + command("Ss") + command("Sr")
+              + encode_download("k", 2, bytes(panel_size(2))) + command("Se") + bytes(64))
+    assert texts(printer, stream) == ["OK"] * 7
+    assert printer.state.panels_printed == 1 and len(list((tmp_path / "png").iterdir())) == 1
+
+
+def test_link_rate_paces_what_arrives(tmp_path):
+    import time
+    printer = SimulatedEvolis(tmp_path, bytes_per_s=100_000)
+    started = time.monotonic()
+    printer.feed(command("Ss") + encode_download("k", 2, bytes(panel_size(2))))
+    assert time.monotonic() - started >= 82_296 / 100_000

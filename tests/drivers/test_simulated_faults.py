@@ -11,7 +11,7 @@ from PIL import Image
 
 from drivers.errors import DeviceFaultError, DisconnectedError, ProtocolError, TransportTimeoutError
 from drivers.evolis.printer import EvolisPrinter
-from drivers.evolis.protocol import EvolisReplyError, ReplyParser
+from drivers.evolis.protocol import EvolisReplyError, ReplyParser, encode_reply
 from drivers.interfaces import CARD_HEIGHT, CARD_WIDTH, CardFace, ChipTarget
 from drivers.pn532 import protocol as p
 from drivers.pn532.reader import Pn532Reader
@@ -40,7 +40,7 @@ def ko_face() -> CardFace:
 @pytest.fixture
 def printer_link(tmp_path) -> FaultyLink:
     link = FaultyLink(SimulatedEvolis(tmp_path, ribbon_type="KO"), role="printer", seed=1)
-    assert link.feed(command("Pem;6")) == b"\x06OK\r"
+    assert link.feed(command("Pem;2")) == encode_reply("OK", link.device.status_words())
     return link
 
 
@@ -62,7 +62,7 @@ def test_no_reply_swallows_commands_before_the_device_acts(printer_link):
     assert printer_link.feed(command("Sic")) == b""
     assert printer_link.device.state.cards_inserted == 0
     printer_link.set_fault("no_reply", False)
-    assert printer_link.feed(command("Sic")) == b"\x06OK\r"
+    assert printer_link.feed(command("Sic")) == encode_reply("OK", printer_link.device.status_words())
     assert printer_link.device.state.cards_inserted == 1
 
 
@@ -82,7 +82,7 @@ def test_slow_replies_are_delayed_but_partial_input_is_not(tmp_path):
     link = FaultyLink(SimulatedEvolis(tmp_path), role="printer", sleep=slept.append)
     link.set_fault("slow_seconds", 0.25)
     assert link.feed(b"\x1bRsn") == b""
-    assert link.feed(b"\r") == b"EVSIM0001\r"
+    assert link.feed(b"\r") == encode_reply("EVSIM0001", link.device.status_words())
     assert slept == [0.25]
 
 
@@ -159,7 +159,7 @@ def test_mechanical_error_stops_card_movement_until_cleared(driven):
 def test_chip_unreadable_puts_a_card_the_reader_cannot_see(tmp_path, request):
     printer = SimulatedEvolis(tmp_path)
     printer.set_fault("chip_unreadable", True)
-    assert printer.feed(command("Sic")) == b"OK\r"
+    assert printer.feed(command("Sic")) == encode_reply("OK", printer.status_words())
     uid = blank_chip_uid(printer.serial, 1)
     assert SimBench(tmp_path).card_at_station() == (uid, False)
     transport, host = serve_over_pipe(FaultyLink(SimulatedPn532(tmp_path), role="reader"), "reader")
@@ -167,7 +167,7 @@ def test_chip_unreadable_puts_a_card_the_reader_cannot_see(tmp_path, request):
     reader = Pn532Reader.over_hsu(transport, command_timeout=REPLY_TIMEOUT)
     assert reader.find_card(timeout=0.1) is None
     printer.set_fault("chip_unreadable", False)
-    assert printer.feed(command("Sic")) == b"OK\r"  # the same card, placed again
+    assert printer.feed(command("Sic")) == encode_reply("OK", printer.status_words())  # the same card, again
     assert reader.find_card(timeout=0.1) == ChipTarget(uid, "A")
 
 

@@ -11,6 +11,7 @@ import usb.core
 from drivers.errors import DisconnectedError, TransportError, TransportTimeoutError, UnsupportedDeviceError
 from drivers.registry import open_printer, open_reader
 from drivers.simulated.bench import SimBench
+from drivers.evolis.protocol import Reply, ReplyParser
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.pn532 import SimulatedPn532
 from drivers.simulated.usb_backend import (
@@ -46,13 +47,6 @@ def opened(request):
     return open_
 
 
-def read_reply(transport: UsbBulkTransport, terminator: bytes = b"\r") -> bytes:
-    data = b""
-    while not data.endswith(terminator):
-        data += transport.read(64, 1.0)
-    return data
-
-
 def test_ids_and_uris():
     assert parse_usb_ids("0f49:1001") == (0x0F49, 0x1001)
     assert parse_usb_ids("072F:2200") == (0x072F, 0x2200)
@@ -63,12 +57,30 @@ def test_ids_and_uris():
             parse_usb_ids(bad)
 
 
+def read_frame(transport: UsbBulkTransport) -> Reply:
+    """One bulk read: one whole Primacy reply frame."""
+    (reply,) = ReplyParser().feed(transport.read(512, 1.0))
+    return reply
+
+
 def test_printer_interface_carries_escape_commands(printer_bus, opened):
     backend, _ = printer_bus
     transport = opened(0x0F49, 0x1001, backend=backend)
     assert transport.interface_class == 0x07
     transport.write(b"\x1bRfv\r")
-    assert read_reply(transport) == b"SIM-1.0.0\r"
+    assert read_frame(transport).text == "SIM-1.0.0"
+
+
+def test_every_printer_read_repeats_the_last_reply_with_the_current_status(printer_bus, opened):
+    backend, device = printer_bus
+    transport = opened(0x0F49, 0x1001, backend=backend)
+    assert read_frame(transport).text == ""  # nothing asked yet
+    transport.write(b"\x1bRsn\r\x1bPcla;1\r")
+    first = read_frame(transport)
+    assert (first.text, first.status.claimed) == ("OK", True)
+    device.front.set_fault("cover_open", True)
+    again = read_frame(transport)
+    assert again.text == "OK" and again.status.warning and not first.status.warning
 
 
 def test_read_returns_at_most_size_and_keeps_the_rest(opened):
@@ -81,9 +93,10 @@ def test_read_returns_at_most_size_and_keeps_the_rest(opened):
     assert transport.read(100, 1.0) == b"defgh"
 
 
-def test_empty_bulk_in_times_out_after_the_timeout(printer_bus, opened):
-    backend, _ = printer_bus
-    transport = opened(0x0F49, 0x1001, backend=backend)
+def test_empty_bulk_in_times_out_after_the_timeout(opened):
+    echo = SimulatedUsbDevice(Echo(), 0x1234, 0x0001, 0xFF, (EndpointSpec(0x01), EndpointSpec(0x81)),
+                              manufacturer="Test", product="Echo")
+    transport = opened(0x1234, 0x0001, backend=SimulatedUsbBackend(echo))
     started = time.monotonic()
     with pytest.raises(TransportTimeoutError):
         transport.read(64, 0.1)
@@ -112,7 +125,7 @@ def test_serial_selects_one_of_two_identical_printers(tmp_path, opened):
     backend = SimulatedUsbBackend(first, second)
     transport = opened(0x0F49, 0x1001, serial="EV-B", backend=backend)
     transport.write(b"\x1bRsn\r")
-    assert read_reply(transport) == b"EV-B\r"
+    assert read_frame(transport).text == "EV-B"
     assert not first._handles  # opened to read its serial number, then let go
     with pytest.raises(DisconnectedError, match="EV-C"):
         UsbBulkTransport(0x0F49, 0x1001, serial="EV-C", backend=backend)
@@ -137,9 +150,11 @@ def test_unplug_makes_reads_and_writes_disconnected(printer_bus, opened):
     assert list(usb.core.find(find_all=True, backend=backend)) == []
 
 
-def test_unplug_wakes_a_blocked_read(printer_bus, opened):
-    backend, _ = printer_bus
-    transport = opened(0x0F49, 0x1001, backend=backend)
+def test_unplug_wakes_a_blocked_read(opened):
+    echo = SimulatedUsbDevice(Echo(), 0x1234, 0x0001, 0xFF, (EndpointSpec(0x01), EndpointSpec(0x81)),
+                              manufacturer="Test", product="Echo")
+    backend = SimulatedUsbBackend(echo)
+    transport = opened(0x1234, 0x0001, backend=backend)
     threading.Timer(0.05, backend.unplug).start()
     started = time.monotonic()
     with pytest.raises(DisconnectedError):

@@ -80,12 +80,12 @@ def test_status_and_diagnose_show_the_open_cover_with_advice_in_both_languages(m
 
     english = cli(station, "diagnose", "--lang", "en")
     assert english.returncode == 1, english.stderr
-    assert "Printer identity: Evolis Primacy (simulated), serial EVSIM0001, firmware SIM-1.0.0" in english.stdout
+    assert "Printer identity: Primacy 2, serial EVSIM0001, firmware SIM-1.0.0" in english.stdout
     assert "Counters: cards inserted 0, panels printed 0" in english.stdout and "cover open" in english.stdout
     assert "tutup terbuka" in cli(station, "diagnose").stdout
     assert "Close the printer cover until it latches" in english.stdout
     indonesian = cli(station, "diagnose")
-    assert "Identitas printer: Evolis Primacy (simulated), nomor seri EVSIM0001" in indonesian.stdout
+    assert "Identitas printer: Primacy 2, nomor seri EVSIM0001" in indonesian.stdout
     assert "Artinya: Penutup printer terbuka" in indonesian.stdout
 
     refused = cli_json(station, "diagnose", "--test-card")  # the printer refuses with its cover open
@@ -143,7 +143,7 @@ def test_with_the_daemon_down_status_and_diagnose_open_the_devices_themselves(ma
 
     station.printer_sim.control(fault="cover_open", value=False)
     found = cli_json(station, "diagnose", "--test-card")
-    assert found["devices"]["printer"]["identity"]["model"] == "Evolis Primacy (simulated)"
+    assert found["devices"]["printer"]["identity"]["model"] == "Primacy 2"
     assert found["devices"]["reader"]["online"] is True and found["devices"]["reader"]["firmware"]
     assert found["devices"]["printer"]["test_card"] == {"done": True, "cards_before": 0, "cards_after": 1}
     assert station.printer_state()["cards_inserted"] == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import drivers.evolis.printer as evolis_printer
+import drivers.evolis.reasons as evolis_reasons
 from agent.journal import JobState
 from agent.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
 from drivers.errors import Severity, StateReason
@@ -18,7 +18,7 @@ CATALOGUE = REPO / "docs" / "metrics.md"
 def _evolis_reasons() -> set[str]:
     """Every PWG keyword the Evolis driver can report (its StateReason constants)."""
     found = set()
-    for value in vars(evolis_printer).values():
+    for value in vars(evolis_reasons).values():
         for item in (value.values() if isinstance(value, dict) else (value,)):
             if isinstance(item, StateReason):
                 found.add(item.keyword)
