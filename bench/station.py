@@ -1,6 +1,7 @@
 """Station benchmarks: printer utilization, agent-bound throughput, footprint, scrape, scale.
 
     python -m bench.station utilization --jobs 500 --print-ms 200
+    python -m bench.station utilization --jobs 3 --panel-ms 3200 --link usb|serial [--ribbon KO]
     python -m bench.station throughput --jobs 300
     python -m bench.station footprint --jobs 1000 --idle-seconds 60 [--poll-after-s 30]
     python -m bench.station scrape --jobs 150 --scrapers 10 [--client prometheus|python]
@@ -39,11 +40,14 @@ def percentile(values: list[float], q: float) -> float:
 class TimedPrinter:
     """A simulated Evolis that notes when each print starts and ends and when each command arrives."""
 
-    def __init__(self, state: Path, print_ms: int) -> None:
+    def __init__(self, state: Path, print_ms: int, panel_ms: int = 0, bytes_per_s: float | None = None,
+                 ribbon: str = "YMCKO") -> None:
         self.sim = SimulatedEvolis(state, print_seconds=print_ms / 1000, feeder_cards=100_000,
-                                   ribbon_prints=100_000)
+                                   ribbon_prints=100_000, panel_seconds=panel_ms / 1000,
+                                   bytes_per_s=bytes_per_s, ribbon_type=ribbon)
         self.prints: list[tuple[float, float]] = []
         self.commands: list[float] = []
+        self.bytes_in = 0
         end_job = self.sim._handlers["Se"]
 
         def timed_end_job(command):
@@ -58,6 +62,7 @@ class TimedPrinter:
 
         def timed_feed(data: bytes) -> bytes:
             self.commands.append(time.perf_counter())
+            self.bytes_in += len(data)
             return feed(data)
 
         self.sim.feed = timed_feed  # type: ignore[method-assign]
@@ -77,12 +82,18 @@ class TimedPrinter:
         return gaps
 
 
-def in_process_station(root: Path, jobs: int, print_ms: int, gate: threading.Event | None = None):
+#: Bytes a second the printer's link carries: USB full speed (12 Mbit/s, about 1 MB/s of bulk data
+#: in practice) and a 115,200-baud serial line (8N1: 10 bits a byte); "pipe" has no limit.
+LINK_BYTES_PER_S = {"pipe": None, "usb": 1_000_000.0, "serial": 115_200 / 10}
+
+
+def in_process_station(root: Path, jobs: int, print_ms: int, gate: threading.Event | None = None,
+                       printer: TimedPrinter | None = None):
     harness = StationHarness(root, print_ms=print_ms)
     text = harness.config_path.read_text().replace(f"&png={harness.cards_dir}", "")
     harness.config_path.write_text(text + "\n[spool]\nprefetch_jobs = %d\n" % (jobs + 1))
     config = load_config(harness.config_path)
-    printer = TimedPrinter(root / "sim", print_ms)
+    printer = printer or TimedPrinter(root / "sim", print_ms)
     access = ServerAccess(harness.server.url, config.station.id, harness.creds.token_file,
                           harness.creds.server_public_key, harness.creds.station_private_key)
 
@@ -106,23 +117,41 @@ def wait_printed(station: Station, count: int, timeout: float) -> None:
 
 def utilization(args: argparse.Namespace) -> dict:
     root = Path(tempfile.mkdtemp(prefix="ktp-bench-"))
-    harness, station, printer = in_process_station(root, args.jobs, args.print_ms)
+    rate = LINK_BYTES_PER_S[args.link]
+    printer = TimedPrinter(root / "sim", args.print_ms, args.panel_ms, rate, args.ribbon)
+    harness, station, printer = in_process_station(root, args.jobs, args.print_ms, printer=printer)
+    per_card = args.print_ms / 1000 + 5 * args.panel_ms / 1000 + (2_200_000 / rate if rate else 0) + 1
     try:
         harness.issue(args.jobs)
         station.start()
-        wait_printed(station, args.jobs, timeout=args.jobs * (args.print_ms / 1000 + 1) + 60)
+        wait_printed(station, args.jobs, timeout=args.jobs * per_card + 60)
     finally:
         station.stop()
         harness.close()
+    result = _utilization_figures(printer)
+    result.update({"print_ms": args.print_ms, "panel_ms": args.panel_ms, "link": args.link,
+                   "link_bytes_per_s": rate, "ribbon": args.ribbon,
+                   # everything the printer received over the run (status reads included), a card
+                   "bytes_per_card": round(printer.bytes_in / len(printer.prints))})
+    return result
+
+
+def _utilization_figures(printer: TimedPrinter) -> dict:
     first, last = printer.prints[0][0], printer.prints[-1][1]
     wall = last - first
     mechanical = sum(end - start for start, end in printer.prints)
     gaps = printer.overheads()
     # The printer is busy from a card's first command to its eject; it waits for the agent
     # from an eject to the next command. Print time proper (inside Se) is reported beside it.
-    return {"bench": "utilization", "cards": len(printer.prints), "print_ms": args.print_ms,
+    return {"bench": "utilization", "cards": len(printer.prints),
             "wall_s": round(wall, 3), "utilization": round(1 - sum(gaps) / wall, 4),
+            # from one eject to the next: a card's whole cycle (commands, link, mechanics)
+            "s_per_card": round((last - printer.prints[0][1]) / max(len(printer.prints) - 1, 1), 3),
+            "mechanical_s_per_card": round(mechanical / len(printer.prints), 3),
             "print_time_fraction": round(mechanical / wall, 4),
+            # the share of a card's cycle the print mechanism works: the printer's real utilization
+            "mechanism_busy": round(mechanical / len(printer.prints)
+                                    / ((last - printer.prints[0][1]) / max(len(printer.prints) - 1, 1)), 4),
             "overhead_ms_p50": round(percentile(gaps, 0.5) * 1000, 2),
             "overhead_ms_p99": round(percentile(gaps, 0.99) * 1000, 2),
             "overhead_ms_max": round(max(gaps) * 1000, 2)}
@@ -224,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="bench", required=True)
     u = sub.add_parser("utilization")
     u.add_argument("--jobs", type=int, default=500)
-    u.add_argument("--print-ms", type=int, default=200)
+    u.add_argument("--print-ms", type=int, default=200, help="mechanical time a card, besides its panels")
+    u.add_argument("--panel-ms", type=int, default=0, help="mechanical time a panel")
+    u.add_argument("--link", choices=sorted(LINK_BYTES_PER_S), default="pipe",
+                   help="the printer link's byte rate: pipe (none), usb (1 MB/s), serial (115,200 baud)")
+    u.add_argument("--ribbon", choices=("YMCKO", "KO"), default="YMCKO")
     t = sub.add_parser("throughput")
     t.add_argument("--jobs", type=int, default=300)
     t.add_argument("--profile", action="store_true", help="split CPU by stage (cProfile slows the run)")
