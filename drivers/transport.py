@@ -5,13 +5,19 @@ modules, device operations to the device classes.
 """
 from __future__ import annotations
 
+import math
 import os
 import queue
+import select
 import threading
 import time
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 from .errors import DisconnectedError, TransportTimeoutError
+
+T = TypeVar("T")
 
 
 class Transport(Protocol):
@@ -81,53 +87,125 @@ def pipe_pair() -> tuple[_PipeEnd, _PipeEnd]:
     return _PipeEnd(b_to_a, a_to_b), _PipeEnd(a_to_b, b_to_a)
 
 
+class DescriptorGuard:
+    """Lets one thread close descriptors that other threads are blocked on.
+
+    Two facts of Linux make a plain ``os.close`` from another thread wrong:
+    closing a descriptor does not wake a ``select``/``poll`` blocked on it
+    (the waiter sleeps on until its timeout), and the freed number can be
+    handed to the next ``open()`` while the waiter still holds it, so its
+    next read lands on someone else's file. So every wait goes through
+    ``wait``, which polls a self-pipe beside the descriptor; ``close`` writes
+    one byte to that pipe, which wakes every wait at once and makes every
+    later wait return at once (the byte is never read). The descriptors
+    themselves are freed (``release``) only once no call is using them: by
+    ``close`` when the guard is idle, otherwise by the last call to leave.
+    A self-pipe rather than an eventfd: it is portable and costs one
+    descriptor more, which the owner gives back when it closes.
+    """
+
+    def __init__(self, release: Callable[[], None]) -> None:
+        self._release = release
+        self._wake_r, self._wake_w = os.pipe()
+        self._lock = threading.Lock()
+        self._users = 0
+        self._closed = False
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        """Hold the descriptors open for one call; DisconnectedError once closed."""
+        with self._lock:
+            if self._closed:
+                raise DisconnectedError("link closed")
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                last = self._closed and self._users == 0
+            if last:
+                self._free()
+
+    def wait(self, fd: int, events: int, timeout: float | None) -> bool:
+        """Inside ``using``: whether ``fd`` became ready for ``events`` (``select.POLLIN``,
+        ``select.POLLOUT``; a hang-up counts as ready) within ``timeout`` seconds.
+        Raises DisconnectedError when ``close`` is called before or during the wait."""
+        poller = select.poll()
+        poller.register(fd, events)
+        poller.register(self._wake_r, select.POLLIN)
+        ready = dict(poller.poll(None if timeout is None else max(0, math.ceil(timeout * 1000))))
+        if self._wake_r in ready:
+            raise DisconnectedError("link closed")
+        return fd in ready
+
+    def close(self) -> None:
+        """Wake every wait; free the descriptors now, or when the last call leaves. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.write(self._wake_w, b"\0")
+            idle = self._users == 0
+        if idle:
+            self._free()
+
+    def _free(self) -> None:
+        try:
+            self._release()
+        finally:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+
 class FdTransport:
-    """A transport over a raw file descriptor (the master side of a pty)."""
+    """A transport over a file descriptor it owns (the master side of a pty).
+
+    ``close`` from any thread ends a read or write blocked on it in another
+    thread at once, and the descriptor is closed only after that call has
+    left it (see DescriptorGuard).
+    """
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._closed = False
-
-    @property
-    def fd(self) -> int:
-        return self._fd
+        os.set_blocking(fd, False)  # a write waits in the guard, where close can wake it
+        self._guard = DescriptorGuard(release=lambda: os.close(fd))
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            try:
-                n = os.write(self._fd, view)
-            except OSError as exc:
-                raise DisconnectedError(f"write failed: {exc.strerror}") from None
-            view = view[n:]
+        with self._guard.using():
+            while view:
+                try:
+                    view = view[os.write(self._fd, view):]
+                except BlockingIOError:
+                    self._guard.wait(self._fd, select.POLLOUT, None)
+                except OSError as exc:
+                    raise DisconnectedError(f"write failed: {exc.strerror}") from None
 
     def read(self, size: int, timeout: float) -> bytes:
-        import select
-
         deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining < 0:
-                raise TransportTimeoutError(f"no data within {timeout:.3f}s")
-            try:
-                ready, _, _ = select.select([self._fd], [], [], remaining)
-            except (OSError, ValueError):
-                raise DisconnectedError("descriptor closed") from None
-            if not ready:
-                continue
-            try:
-                data = os.read(self._fd, size)
-            except OSError as exc:
-                # EIO on a pty master means the slave side was closed.
-                raise DisconnectedError(f"read failed: {exc.strerror}") from None
-            if not data:
-                raise DisconnectedError("end of file")
-            return data
+        with self._guard.using():
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining < 0:
+                    raise TransportTimeoutError(f"no data within {timeout:.3f}s")
+                if not self._guard.wait(self._fd, select.POLLIN, remaining):
+                    continue
+                try:
+                    data = os.read(self._fd, size)
+                except BlockingIOError:
+                    continue
+                except OSError as exc:
+                    # EIO on a pty master means no slave is open any more.
+                    raise DisconnectedError(f"read failed: {exc.strerror}") from None
+                if not data:
+                    raise DisconnectedError("end of file")
+                return data
+
+    def query(self, ask: Callable[[int], T]) -> T:
+        """``ask(fd)`` while the descriptor is surely open (a termios query); DisconnectedError once closed."""
+        with self._guard.using():
+            return ask(self._fd)
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
+        self._guard.close()

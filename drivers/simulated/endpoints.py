@@ -9,106 +9,28 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import tty
 from pathlib import Path
 
 from ..errors import DisconnectedError, TransportTimeoutError
 from ..transport import FdTransport
 from .faults import FaultyLink
-from .host import pty_line_speed
+from .links import PtyLink, TcpListener
 
 _READ_SIZE = 1 << 16
+#: How long the pump's read waits before it looks at its stop flag; hang_up wakes it at once.
 _POLL = 0.2
 _JOIN_SECONDS = 5.0
 
 
-class _PtyLink:
-    """The master side of a pty; the pump owns it until it is released.
+class _Pump:
+    """Feeds what one connection brings to the device and writes back its replies.
 
-    ``hang_up`` makes the driver's side fail at once (the master goes away)
-    but keeps the descriptor number pointing at /dev/null until ``release``,
-    so a pump still reading it can never read a reused descriptor.
+    The pump owns its link: ``hang_up`` closes it from another thread (which
+    wakes a read or write waiting on it), and the pump closes it again when it
+    ends, whichever comes first.
     """
 
-    def __init__(self) -> None:
-        master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # the slave stays open here: a client closing it is not an EIO
-        self.slave_path = os.ttyname(self._slave)
-        self._master = FdTransport(master)
-        self._lock = threading.Lock()  # hang_up and release come from different threads
-        self._released = False
-
-    def read(self, size: int, timeout: float) -> bytes:
-        return self._master.read(size, timeout)
-
-    def write(self, data: bytes) -> None:
-        self._master.write(data)
-
-    def line_speed(self) -> int | None:
-        """The speed the host set on its side (the slave's termios), as the device sees it."""
-        return pty_line_speed(self._master.fd)
-
-    def hang_up(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            null = os.open(os.devnull, os.O_RDWR)
-            try:
-                os.dup2(null, self._master.fd)
-            finally:
-                os.close(null)
-            self._close_slave()
-
-    def release(self) -> None:
-        with self._lock:
-            self._released = True
-            self._master.close()
-            self._close_slave()
-
-    def _close_slave(self) -> None:
-        if self._slave >= 0:
-            os.close(self._slave)
-            self._slave = -1
-
-
-class _SocketLink:
-    """One accepted TCP connection, as a transport for the pump."""
-
-    def __init__(self, conn: socket.socket) -> None:
-        self._conn = conn
-
-    def read(self, size: int, timeout: float) -> bytes:
-        try:
-            self._conn.settimeout(max(timeout, 0.001))
-            data = self._conn.recv(size)
-        except socket.timeout:
-            raise TransportTimeoutError(f"no data within {timeout:.3f}s") from None
-        except OSError as exc:
-            raise DisconnectedError(f"connection lost: {exc}") from None
-        if not data:
-            raise DisconnectedError("the client closed the connection")
-        return data
-
-    def write(self, data: bytes) -> None:
-        try:
-            self._conn.sendall(data)
-        except OSError as exc:
-            raise DisconnectedError(f"connection lost: {exc}") from None
-
-    def hang_up(self) -> None:
-        try:
-            self._conn.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-    def release(self) -> None:
-        self._conn.close()
-
-
-class _Pump:
-    """Feeds what one connection brings to the device and writes back its replies."""
-
-    def __init__(self, device: FaultyLink, link: _PtyLink | _SocketLink) -> None:
+    def __init__(self, device: FaultyLink, link: PtyLink | FdTransport) -> None:
         self._device, self._link = device, link
         self._stop = threading.Event()
 
@@ -122,7 +44,7 @@ class _Pump:
                     continue
                 except DisconnectedError:
                     return
-                if isinstance(self._link, _PtyLink):
+                if isinstance(self._link, PtyLink):
                     self._device.host_line_speed(self._link.line_speed())
                 reply = self._device.feed(chunk)
                 if reply and not self._stop.is_set():
@@ -131,11 +53,11 @@ class _Pump:
                     except DisconnectedError:
                         return
         finally:
-            self._link.release()
+            self._link.close()
 
     def hang_up(self) -> None:
         self._stop.set()
-        self._link.hang_up()
+        self._link.close()
 
 
 class PtyEndpoint:
@@ -152,13 +74,13 @@ class PtyEndpoint:
         return f"serial://{self._link_path or self.slave_path}"
 
     def plug(self) -> None:
-        link = _PtyLink()
-        self.slave_path = link.slave_path
+        link = PtyLink()
+        self.slave_path = link.path
         self._pump = _Pump(self._device, link)
         self._thread = threading.Thread(target=self._pump.run, name="sim-pty", daemon=True)
         self._thread.start()
         if self._link_path is not None:
-            _point_symlink(self._link_path, link.slave_path)
+            _point_symlink(self._link_path, link.path)
 
     def unplug(self) -> None:
         if self._link_path is not None:
@@ -174,7 +96,7 @@ class TcpEndpoint:
 
     def __init__(self, device: FaultyLink, host: str, port: int) -> None:
         self._device, self._host, self._port = device, host, port
-        self._listener: socket.socket | None = None
+        self._listener: TcpListener | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._pump: _Pump | None = None
@@ -187,25 +109,23 @@ class TcpEndpoint:
 
     def plug(self) -> None:
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        self._listener = socket.create_server((self._host, self._port), family=family, backlog=4)
-        self._listener.settimeout(_POLL)
-        self._port = self._listener.getsockname()[1]  # a replug keeps the port port 0 picked
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(self._listener, self._stop),
+        listener = TcpListener(socket.create_server((self._host, self._port), family=family, backlog=4))
+        self._port = listener.address[1]  # a replug keeps the port port 0 picked
+        self._listener, self._stop = listener, threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(listener, self._stop),
                                         name="sim-tcp", daemon=True)
         self._thread.start()
 
-    def _serve(self, listener: socket.socket, stop: threading.Event) -> None:
+    def _serve(self, listener: TcpListener, stop: threading.Event) -> None:
         try:
             while not stop.is_set():
                 try:
-                    conn, _ = listener.accept()
-                except socket.timeout:
-                    continue
-                except OSError:
+                    conn = listener.accept(timeout=None)  # unplug closes the listener, which wakes this
+                except DisconnectedError:
                     return
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                pump = _Pump(self._device, _SocketLink(conn))
+                if conn is None:
+                    continue
+                pump = _Pump(self._device, conn)
                 with self._lock:
                     if stop.is_set():
                         conn.close()

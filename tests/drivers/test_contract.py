@@ -7,7 +7,6 @@ PN532 commands inside CCID). Tests that need both devices run on every pair.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -52,9 +51,7 @@ def open_link(link: str, simulator: SimulatedDevice) -> tuple[Transport, Callabl
         return transport, host.stop
     if link == "pty":
         path, host = serve_over_pty(simulator)
-        transport = SerialTransport(path)
-        os.close(host.slave_fd)  # type: ignore[attr-defined]
-        return transport, host.stop
+        return SerialTransport(path), host.stop
     if link == "tcp":
         url, host = serve_over_tcp(simulator)
         return SerialTransport(url), host.stop

@@ -1,7 +1,6 @@
 """EvolisPrinter against the simulated printer, over an in-process pipe and a pty."""
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -51,7 +50,6 @@ def _connect(link: str, simulator: SimulatedEvolis) -> tuple[EvolisPrinter, Simu
         return EvolisPrinter(transport, reply_timeout=2.0, print_timeout=10.0), host
     path, host = serve_over_pty(simulator, "evolis")
     transport = SerialTransport(path)
-    os.close(host.slave_fd)  # type: ignore[attr-defined]
     return EvolisPrinter(transport, reply_timeout=2.0, print_timeout=10.0), host
 
 

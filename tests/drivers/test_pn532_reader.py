@@ -1,7 +1,6 @@
 """Pn532Reader and HsuLink against the simulated PN532, over a pipe and over a pty."""
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -31,8 +30,6 @@ def open_link(sim, kind: str, request):
     def teardown() -> None:
         transport.close()
         host.stop()
-        if kind == "pty":
-            os.close(host.slave_fd)
 
     request.addfinalizer(teardown)
     return transport
