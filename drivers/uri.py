@@ -80,6 +80,7 @@ class Scheme:
     reader: Opener | None
     folders: frozenset[str] = frozenset()  # options naming a folder
     sockets: frozenset[str] = frozenset()  # options naming a socket path or a loopback HOST:PORT
+    library: str = ""                      # the optional library the scheme's module needs
 
     def opener(self, role: Role) -> Opener | None:
         return self.printer if role is Role.PRINTER else self.reader
@@ -96,15 +97,18 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType({
     "serial": Scheme(
         "serial",
         printer=Opener("drivers.line_devices", "open_line_printer", frozenset({"baud", "generation"}) | SERIAL_SETTINGS),
-        reader=Opener("drivers.line_devices", "open_line_reader", frozenset({"baud"}) | SERIAL_SETTINGS)),
+        reader=Opener("drivers.line_devices", "open_line_reader", frozenset({"baud"}) | SERIAL_SETTINGS),
+        library="pyserial"),
     "socket": Scheme(
         "socket",
         printer=Opener("drivers.line_devices", "open_line_printer", frozenset({"generation", "logging"})),
-        reader=Opener("drivers.line_devices", "open_line_reader", frozenset({"logging"}))),
+        reader=Opener("drivers.line_devices", "open_line_reader", frozenset({"logging"})),
+        library="pyserial"),
     "usb": Scheme(
         "usb",
         printer=Opener("drivers.usb_devices", "open_usb_printer", frozenset({"serial", "generation"})),
-        reader=Opener("drivers.usb_devices", "open_usb_reader", frozenset({"serial"}))),
+        reader=Opener("drivers.usb_devices", "open_usb_reader", frozenset({"serial"})),
+        library="pyusb"),
     "sim": Scheme(
         "sim",
         printer=Opener("drivers.simulated.factory", "open_simulated_printer",
@@ -118,7 +122,10 @@ _KNOWN = ", ".join(f"{name}://" for name in SCHEMES)
 
 def parse_uri(text: str) -> DeviceUri:
     """The URI ``text`` names; DeviceUriError if it is not one (options are checked by ``check_options``)."""
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError as exc:  # an unbalanced [ ] around a host
+        raise DeviceUriError(f"device URI {text!r}: {exc}") from None
     if parts.scheme not in SCHEMES or "://" not in text:
         raise DeviceUriError(f"{text!r} is not a device URI ({_KNOWN})")
     if parts.fragment:
@@ -186,15 +193,17 @@ def device_uri(text: str, role: Role, base: Path | None = None) -> DeviceUri:
 
 def load_opener(uri: DeviceUri, role: Role) -> Callable[[DeviceUri], object]:
     """The function that opens ``uri`` as a ``role``, its module imported now."""
-    opener = SCHEMES[uri.scheme].opener(role)
+    scheme = SCHEMES[uri.scheme]
+    opener = scheme.opener(role)
     if opener is None:
         raise DeviceUriError(f"device URI {str(uri)!r}: {uri.scheme}:// opens no {role.value}")
     try:
         module = importlib.import_module(opener.module)
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] == "drivers":
+        missing = (exc.name or "").split(".")[0]
+        if missing == "drivers":
             raise
-        raise UnsupportedDeviceError(f"device URI {str(uri)!r}: {uri.scheme}:// needs {exc.name}, "
-                                     "which is not installed") from None
+        raise UnsupportedDeviceError(f"device URI {str(uri)!r}: {uri.scheme}:// needs {scheme.library or missing}, "
+                                     f"which is not installed (no module {missing!r})") from None
     function: Callable[[DeviceUri], object] = getattr(module, opener.function)
     return function
