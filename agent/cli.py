@@ -95,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from drivers.simulated.factory import printout_folder
+
     from . import daemon, logs
     from .config import load_config
 
@@ -104,19 +106,13 @@ def _demo(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     logs.configure(level=args.log_level)
     summary = daemon.run(config, until_cards=args.cards, demo_jobs=args.cards)
-    png_dir = _png_dir(config.printer.uri)
+    png_dir = printout_folder(config.printer.uri)
     print(f"cards printed: {summary.cards_printed}, spoiled: {summary.cards_spoiled}, "
           f"rejected: {summary.jobs_rejected}")
     print(f"time: {summary.seconds:.1f} s, payload bytes: {summary.payload_bytes}")
     if png_dir:
         print(f"card images: {png_dir}")
     return 0 if summary.stopped_by == "cards" else 1
-
-
-def _png_dir(uri: str) -> str | None:
-    from drivers.registry import parse_uri
-
-    return parse_uri(uri).option("png")
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -9,9 +9,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from drivers.loopback import is_loopback
+from drivers.uri import DeviceUriError, Role, device_uri, format_uri
 
 from .errors import ConfigError
 
@@ -154,13 +155,6 @@ def _server_url(value: str) -> str | None:
     return None
 
 
-def _device_uri(value: str) -> str | None:
-    scheme = value.split("://", 1)[0] if "://" in value else ""
-    if scheme not in ("sim", "serial", "socket", "usb"):
-        return f"'{value}' is not a device URI (sim://, serial://, socket://, usb://)"
-    return None
-
-
 def _positive(value: int) -> str | None:
     return None if value > 0 else "must be greater than zero"
 
@@ -207,8 +201,8 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         path=file,
         station=_station(sections["station"]),
         server=_server(sections["server"]),
-        printer=_device(sections["printer"]),
-        reader=_device(sections["reader"]),
+        printer=_device(sections["printer"], Role.PRINTER),
+        reader=_device(sections["reader"], Role.READER),
         metrics=_metrics(sections["metrics"]),
         spool=_spool(sections["spool"]),
         transfer=_transfer(sections["transfer"]),
@@ -244,18 +238,12 @@ def _server(s: _Section) -> ServerConfig:
     return server
 
 
-def _device(s: _Section) -> DeviceConfig:
-    """A device URI; relative folders in a sim:// URI are taken from the config's folder."""
-    uri = s.get("uri", str, check=_device_uri)
-    parts = urlsplit(uri)
-    if parts.scheme != "sim" or not parts.query:
-        return DeviceConfig(uri)
-    options = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in ("state", "png") and value and not Path(value).is_absolute():
-            value = str((s.file.parent / value).resolve())
-        options.append((key, value))
-    return DeviceConfig(urlunsplit(parts._replace(query=urlencode(options, safe="/"))))
+def _device(s: _Section, role: Role) -> DeviceConfig:
+    """A device URI, its options checked; relative paths in it are taken from the config's folder."""
+    try:
+        return DeviceConfig(format_uri(device_uri(s.get("uri", str, check=_non_empty), role, s.file.parent)))
+    except DeviceUriError as exc:
+        raise ConfigError(f"{s.where('uri')}: {exc}") from None
 
 
 def _metrics(s: _Section) -> MetricsConfig:

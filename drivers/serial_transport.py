@@ -11,12 +11,13 @@ from .errors import DisconnectedError, TransportError, TransportTimeoutError
 class SerialTransport:
     """A transport over a pyserial port; pyserial exceptions stop here."""
 
-    def __init__(self, url: str, baudrate: int = 115200, exclusive: bool = True) -> None:
+    def __init__(self, url: str, baudrate: int = 115200, exclusive: bool = True, **settings: object) -> None:
+        """``settings`` are pyserial's port settings (bytesize, parity, stopbits, xonxoff, rtscts, dsrdtr)."""
         try:
             if "://" in url:
-                self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0)
+                self._port = serial.serial_for_url(url, baudrate=baudrate, timeout=0, **settings)
             else:
-                self._port = serial.Serial(url, baudrate=baudrate, timeout=0, exclusive=exclusive)
+                self._port = serial.Serial(url, baudrate=baudrate, timeout=0, exclusive=exclusive, **settings)
         except serial.SerialException as exc:
             raise DisconnectedError(f"cannot open {url}: {exc}") from None
         self.url = url

@@ -24,6 +24,7 @@ import usb.core
 import usb.util
 
 from .errors import DisconnectedError, TransportError, TransportTimeoutError, UnsupportedDeviceError
+from .uri import DeviceUri, format_uri
 
 PRINTER_CLASS = 0x07
 _GONE = frozenset({errno.ENODEV, errno.EIO, errno.EPIPE, errno.ESHUTDOWN})
@@ -47,8 +48,7 @@ def parse_usb_ids(target: str) -> tuple[int, int]:
 
 def usb_uri(vid: int, pid: int, serial: str | None = None) -> str:
     """The device URI naming one USB device, as the registry reads it."""
-    uri = f"usb://{vid:04x}:{pid:04x}"
-    return f"{uri}?serial={serial}" if serial else uri
+    return format_uri(DeviceUri("usb", f"{vid:04x}:{pid:04x}", (("serial", serial),) if serial else ()))
 
 
 def translate_usb_error(exc: usb.core.USBError, what: str) -> TransportError:

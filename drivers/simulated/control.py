@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ..jsonlines import read_line
 from ..loopback import is_loopback
+from ..uri import socket_path
 from .bench import SimBench
 from .faults import WIRE_FAULTS, FaultyLink
 
@@ -136,12 +137,10 @@ class InProcessControl:
 
 def parse_address(text: str) -> tuple[int, str | tuple[str, int]]:
     """(socket family, address) for a control address; loopback TCP only."""
-    if text.startswith("unix:"):
-        return socket.AF_UNIX, text[len("unix:"):].removeprefix("//")
-    if text.startswith("tcp:"):
-        text = text[len("tcp:"):].removeprefix("//")
-    elif "/" in text or ":" not in text:
-        return socket.AF_UNIX, text
+    path = socket_path(text)
+    if path is not None:
+        return socket.AF_UNIX, path
+    text = text.removeprefix("tcp:").removeprefix("//")
     host, _, port = text.rpartition(":")
     host = host.strip("[]")
     if not port.isdigit() or not is_loopback(host):

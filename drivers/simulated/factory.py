@@ -17,7 +17,8 @@ default about 1,000,000 bytes a second on ``link=usb`` (full speed) and no
 limit on a pipe or pty; printing takes ``print_ms`` a card plus
 ``panel_ms`` a panel. ``cleaning_due`` and ``cleaning_mandatory`` are the
 cards since the last cleaning at which the printer asks for cleaning.
-An option no simulator knows is an error that names it.
+An option no simulator knows is an error that names it (the options are
+listed in ``drivers.uri.SCHEMES``).
 
 Faults at start take the simulators' fault names as options (see
 ``faults.faults_from_options``): ``jam_at_card=3``, ``cover_open=1``,
@@ -27,8 +28,7 @@ Faults at start take the simulators' fault names as options (see
 simulator's control channel (see ``control``) while the device is open, so
 a test can inject faults into a daemon's simulator from outside.
 ``random_uid=1`` gives the reader's card a random UID (4 bytes, first byte
-0x08), new at every activation. A reader option the simulator does not know
-is an error that names it.
+0x08), new at every activation.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ from collections.abc import Callable
 
 from ..errors import UnsupportedDeviceError
 from ..interfaces import Printer, Reader
-from ..registry import DeviceUri
+from ..line_devices import open_or_close
+from ..uri import DeviceUri, DeviceUriError, Role, parse_uri
 from ..transport import Transport
 from .host import SimulatedDevice, SimulatorHost, serve_over_pipe, serve_over_pty
 
@@ -77,7 +78,7 @@ def _link(device: SimulatedDevice, uri: DeviceUri, name: str) -> Transport:
 
         transport, host = serve_over_usb(device)  # type: ignore[assignment]
     else:
-        raise UnsupportedDeviceError(f"{uri.raw}: link={kind!r} is not pipe, pty or usb")
+        raise UnsupportedDeviceError(f"{uri}: link={kind!r} is not pipe, pty or usb")
     return _HostedTransport(transport, host)
 
 
@@ -96,7 +97,7 @@ def _int(uri: DeviceUri, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise UnsupportedDeviceError(f"{uri.raw}: option {name}={raw!r} is not an integer") from None
+        raise UnsupportedDeviceError(f"{uri}: option {name}={raw!r} is not an integer") from None
 
 
 def _flag(uri: DeviceUri, name: str) -> bool:
@@ -105,27 +106,10 @@ def _flag(uri: DeviceUri, name: str) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise UnsupportedDeviceError(f"{uri.raw}: option {name}={raw!r} is not 1 or 0")
+    raise UnsupportedDeviceError(f"{uri}: option {name}={raw!r} is not 1 or 0")
 
 
-#: Options of sim://printer besides its faults.
-PRINTER_OPTIONS = frozenset({"state", "link", "control", "print_ms", "panel_ms", "png", "cards", "ribbon",
-                             "ribbon_type", "baud", "bytes_per_s", "cleaning_due", "cleaning_mandatory"})
 USB_FULL_SPEED_BYTES_PER_S = 1_000_000
-
-
-#: Options of sim://reader besides its faults.
-READER_OPTIONS = frozenset({"state", "link", "control", "random_uid"})
-
-
-def _check_options(uri: DeviceUri, role: str, known: frozenset[str]) -> None:
-    from .faults import known_faults
-
-    allowed = known | (set(known_faults(role)) - {"slow_seconds"}) | {"slow_ms"}
-    unknown = sorted(set(uri.options) - allowed)
-    if unknown:
-        raise UnsupportedDeviceError(f"{uri.raw}: unknown option {unknown[0]!r} "
-                                     f"(known: {', '.join(sorted(allowed))})")
 
 
 def link_bytes_per_s(uri: DeviceUri) -> float | None:
@@ -140,8 +124,7 @@ def link_bytes_per_s(uri: DeviceUri) -> float | None:
 
 def open_simulated_printer(uri: DeviceUri) -> Printer:
     if uri.target != "printer":
-        raise UnsupportedDeviceError(f"{uri.raw}: expected sim://printer")
-    _check_options(uri, "printer", PRINTER_OPTIONS)
+        raise UnsupportedDeviceError(f"{uri}: expected sim://printer")
     from ..evolis.printer import EvolisPrinter
     from .evolis import SimulatedEvolis
     from .evolis_state import EvolisStateFile
@@ -163,23 +146,22 @@ def open_simulated_printer(uri: DeviceUri) -> Printer:
         cleaning_mandatory_at=_int(uri, "cleaning_mandatory"),
     )
     link = _simulator_link(device, uri, "printer", state, "sim-printer")
-    return _open_or_close(link, lambda transport: EvolisPrinter(transport, link_bytes_per_s=rate))
+    return open_or_close(link, lambda transport: EvolisPrinter(transport, link_bytes_per_s=rate))
 
 
 def open_simulated_reader(uri: DeviceUri) -> Reader:
     if uri.target != "reader":
-        raise UnsupportedDeviceError(f"{uri.raw}: expected sim://reader")
+        raise UnsupportedDeviceError(f"{uri}: expected sim://reader")
     from ..pn532.reader import Pn532Reader
     from .pn532 import SimulatedPn532
 
-    _check_options(uri, "reader", READER_OPTIONS)
     state = _state_dir(uri)
     device = SimulatedPn532(state, random_uid=_flag(uri, "random_uid"))
     if uri.option("link") == "usb":  # an ACR122U: the same PN532 behind CCID
         from ..pn532.acr122u import open_acr122u_reader
 
-        return _open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), open_acr122u_reader)
-    return _open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), Pn532Reader.over_hsu)
+        return open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), open_acr122u_reader)
+    return open_or_close(_simulator_link(device, uri, "reader", state, "sim-reader"), Pn532Reader.over_hsu)
 
 
 def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: str, name: str) -> _HostedTransport:
@@ -189,12 +171,12 @@ def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: s
     try:
         faults = faults_from_options(role, uri.options)
     except ValueError as exc:
-        raise UnsupportedDeviceError(f"{uri.raw}: {exc}") from None
+        raise UnsupportedDeviceError(f"{uri}: {exc}") from None
     faulty = FaultyLink(device, role=role)  # type: ignore[arg-type]
     on_usb = uri.option("link") == "usb"  # the USB front needs the device itself
     for fault, value in faults.items():
         if on_usb and fault in WIRE_FAULTS:
-            raise UnsupportedDeviceError(f"{uri.raw}: {fault} is not available on link=usb")
+            raise UnsupportedDeviceError(f"{uri}: {fault} is not available on link=usb")
         faulty.set_fault(fault, value)
     transport = _link(device if on_usb else faulty, uri, name)
     assert isinstance(transport, _HostedTransport)
@@ -202,21 +184,23 @@ def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: s
     if address:
         from .control import ControlError, ControlServer, InProcessControl
 
-        target = InProcessControl(role, faulty, state, uri.raw, unplug=transport._host.stop,
+        target = InProcessControl(role, faulty, state, str(uri), unplug=transport._host.stop,
                                   wire_faults=not on_usb)
         try:
             server = ControlServer(target, address).start()
         except (ControlError, OSError) as exc:
             transport.close()
-            raise UnsupportedDeviceError(f"{uri.raw}: control channel: {exc}") from None
+            raise UnsupportedDeviceError(f"{uri}: control channel: {exc}") from None
         transport.on_close.append(server.close)
     return transport
 
 
-def _open_or_close(transport: _HostedTransport, opener: Callable[[Transport], object]):  # type: ignore[no-untyped-def]
-    """The driver over ``transport``; if it cannot open, the simulator stops too."""
+def printout_folder(uri: str) -> str | None:
+    """The folder a ``sim://printer`` URI's simulator writes its card images to (``png=``), else None."""
     try:
-        return opener(transport)
-    except BaseException:
-        transport.close()
-        raise
+        parsed = parse_uri(uri)
+    except DeviceUriError:
+        return None
+    if parsed.scheme != "sim" or parsed.target != Role.PRINTER.value:
+        return None
+    return parsed.option("png") or None

@@ -148,6 +148,11 @@ def known_faults(role: str) -> dict[str, type]:
     return {**WIRE_FAULTS, **DEVICE_FAULTS[role]}
 
 
+def fault_options(role: str) -> frozenset[str]:
+    """The ``sim://`` URI options that set a ``role`` device's faults (see ``faults_from_options``)."""
+    return (frozenset(known_faults(role)) - _SUPPLIES - {"slow_seconds"}) | {"slow_ms"}
+
+
 def parse_fault_text(role: str, name: str, text: str) -> object:
     """A fault value from text (a URI option, a command-line flag)."""
     kinds = known_faults(role)

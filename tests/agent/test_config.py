@@ -66,6 +66,10 @@ def test_example_file_loads():
         (('listen = "0.0.0.0:9464"', 'listen = "nowhere"'), "[metrics] listen: 'nowhere' is not host:port"),
         (('uri = "serial:///dev/ttyUSB0?baud=115200"', 'uri = "lpt:1"'), "[printer] uri: 'lpt:1' is not a device URI"),
         (('[reader]', '[reeder]'), "[reeder]: unknown section"),
+        (('uri = "sim://reader?state=sim"', 'uri = "sim://reader?state=sim&cardz=3"'),
+         "[reader] uri: device URI 'sim://reader?state=sim&cardz=3': unknown option 'cardz'"),
+        (('baud=115200"', 'baud=115200&party=E"'), "[printer] uri: device URI 'serial:///dev/ttyUSB0?baud=115200&party=E': "
+                                                   "unknown option 'party'"),
         (('url = "https://jobs.example.go.id"', 'url = "http://10.1.2.3/"'), "plain http is allowed only to loopback"),
         (('[reader]', '[transfer]\nparallel_downloads = 12\n[reader]'),
          "[transfer] parallel_downloads: must be from 1 to 8"),
