@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from agent.config import load_config
-from agent.link import ServerAccess
+from agent.jobs.link import ServerAccess
 from agent.station import Station
 from drivers.evolis.printer import EvolisPrinter
 from drivers.registry import open_reader
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_process_benches(sub)
     args = parser.parse_args(argv)
-    from agent import logs
+    from agent.observe import logs
 
     logs.configure(level="warning")
     runner = {"utilization": utilization, "throughput": throughput}.get(args.bench) or args.runner

@@ -1,6 +1,6 @@
 import pytest
 
-from .harness import StationHarness
+from tests.e2e.harness import StationHarness
 
 
 @pytest.fixture

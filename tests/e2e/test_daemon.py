@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .harness import REPO
+from tests.e2e.harness import REPO
 
 pytestmark = pytest.mark.e2e
 

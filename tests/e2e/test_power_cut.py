@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from .harness import REPO
+from tests.e2e.harness import REPO
 
 pytestmark = pytest.mark.e2e
 

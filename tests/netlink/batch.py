@@ -48,10 +48,10 @@ def serve(args: argparse.Namespace) -> None:
 def fetch(args: argparse.Namespace) -> dict:
     from agent.config import TransferConfig
     from agent.errors import LinkError
-    from agent.fetcher import fetch_until_done
-    from agent.link import RetryLaterError, ServerLink
-    from agent.manifest import PayloadRef
-    from agent.transfer import PayloadCorruptError, PayloadDownload
+    from agent.jobs.fetcher import fetch_until_done
+    from agent.jobs.link import RetryLaterError, ServerLink
+    from agent.jobs.manifest import PayloadRef
+    from agent.jobs.transfer import PayloadCorruptError, PayloadDownload
 
     doc = json.loads(Path(args.refs).read_text())
     policy = TransferConfig(stall_seconds=args.stall_seconds)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .impaired import ImpairedLink, unavailable_reason
+from tests.netlink.impaired import ImpairedLink, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 REASON = unavailable_reason()

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ..e2e.harness import REPO
-from .conftest import PRINTED
-from .server import PrometheusServer
+from tests.e2e.harness import REPO
+from tests.prometheus.conftest import PRINTED
+from tests.prometheus.server import PrometheusServer
 
 pytestmark = [
     pytest.mark.e2e,
