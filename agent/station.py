@@ -23,7 +23,8 @@ from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key
 from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
 from .printing import PrintWorker
-from .technician import ControlServer, control_handlers, gather, printer_view, render_status_page, socket_path
+from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
+                         render_status_page, socket_path)
 
 log = structlog.get_logger("ktp.station")
 
@@ -86,16 +87,16 @@ class Station:
     def counts(self) -> dict[JobState, int]:
         return self.journal.counts_by_state()
 
-    def status_snapshot(self) -> dict:
-        """What `ktp-agent status` and the /status page show (see agent.status.gather)."""
+    def status(self) -> StationStatus:
+        """What `ktp-agent status`, diagnose, the control socket and the /status page show, read now
+        from each owner: the journal, the print worker and the link's tally."""
         online, reasons, status = self.printing.printer_state.read()
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
-                      reader_online=self.printing.reader is not None,
-                      last_contact=self.tally.last_contact(),
-                      faults=self.printing.faults.recent(), daemon=True)
+                      reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
+                      faults=self.printing.faults.events(), daemon=True)
 
     def _status_page(self) -> tuple[str, bytes]:
-        return "text/html; charset=utf-8", render_status_page(self.status_snapshot())
+        return "text/html; charset=utf-8", render_status_page(self.status())
 
     def poll_now(self) -> None:
         """`ktp-agent sync`: poll the job server now, not at the next scheduled poll."""

@@ -61,9 +61,14 @@ class FaultHistory:
         with self._lock:
             self._events.append(FaultEvent(self._clock(), reason, "error", "spoiled", job_id))
 
-    def recent(self) -> list[dict]:
+    def events(self) -> tuple[FaultEvent, ...]:
+        """Newest first."""
         with self._lock:
-            return [asdict(e) for e in reversed(self._events)]
+            return tuple(reversed(self._events))
+
+    def recent(self) -> list[dict]:
+        """``events()`` as JSON."""
+        return [asdict(e) for e in self.events()]
 
 
 

@@ -11,8 +11,13 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from .advice import advise
+from .station_status import Reason, StationState, StationStatus
+
+if TYPE_CHECKING:
+    from .diagnose import Diagnosis
 
 _T = {
     "station": ("Stasiun {id} · daemon {d}", "Station {id} · daemon {d}"),
@@ -115,10 +120,10 @@ def _status(args: argparse.Namespace) -> int:
 
     status = collect_status(_setup(args))
     if args.json:
-        print(json.dumps(status, indent=2, default=str))
+        print(json.dumps(status.to_json(), indent=2, default=str))
     else:
         print("\n".join(format_status(status, args.lang)))
-    return 0 if status["state"] == "ready" else 1
+    return 0 if status.state is StationState.READY else 1
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -129,15 +134,15 @@ def _diagnose(args: argparse.Namespace) -> int:
     config = _setup(args)
     found = collect_diagnose(config, test_card=args.test_card)
     if args.json:
-        print(json.dumps(found, indent=2, default=str))
+        print(json.dumps(found.to_json(), indent=2, default=str))
     else:
         print("\n".join(format_diagnose(found, args.lang)))
     if args.bundle:
         path = write_bundle(config, collect_bundle(config), Path(args.out))
         print(t("bundle", args.lang, path=path))
-    test = found["devices"]["printer"].get("test_card")
+    test = found.devices["printer"].get("test_card")
     failed = test is not None and not test.get("done")
-    return 0 if found["status"]["state"] == "ready" and not failed else 1
+    return 0 if found.status.state is StationState.READY and not failed else 1
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -174,67 +179,61 @@ def _sync(args: argparse.Namespace) -> int:
 
 # -- text -------------------------------------------------------------------------
 
-def format_status(s: dict, lang: str) -> list[str]:
-    q, p = s["queue"], s["printer"]
-    lines = [t("station", lang, id=s["station_id"], d=t("running" if s["daemon"] else "down", lang)),
-             f"{t('state', lang)}: {t(s['state'], lang)}",
+def format_status(s: StationStatus, lang: str) -> list[str]:
+    q, p = s.queue, s.printer
+    lines = [t("station", lang, id=s.station_id, d=t("running" if s.daemon else "down", lang)),
+             f"{t('state', lang)}: {t(s.state.value, lang)}",
              t("queue", lang, dl=q.get("downloaded", 0), wait=q.get("verified", 0) + q.get("received", 0),
-               pr=q.get("printing", 0), doubt=q.get("in-doubt", 0), out=s["outbox"]),
-             t("today", lang, p=sum(s["today"]["printed"]), s=sum(s["today"]["spoiled"]))]
-    stock = s["stock"]
-    if stock["blanks_left"] is None:
+               pr=q.get("printing", 0), doubt=q.get("in-doubt", 0), out=s.outbox),
+             t("today", lang, p=sum(s.today.printed), s=sum(s.today.spoiled))]
+    if s.stock.blanks_left is None:
         lines.append(t("stock_none", lang))
     else:
-        days = t("days", lang, d=stock["days_left"]) if stock["days_left"] is not None else ""
-        lines.append(t("stock", lang, left=stock["blanks_left"], days=days))
-    if p["online"] and "cards_inserted" in p:
-        left = p.get("ribbon_remaining")
-        lines.append(t("ribbon", lang, type=p.get("ribbon_type"), left=t("unknown", lang) if left is None else left))
-        lines.append(t("printer", lang, on=t("on", lang), c=p["cards_inserted"], p=p["panels_printed"],
-                       pos=p["card_position"]))
+        days = t("days", lang, d=s.stock.days_left) if s.stock.days_left is not None else ""
+        lines.append(t("stock", lang, left=s.stock.blanks_left, days=days))
+    if p.online and p.cards_inserted is not None:
+        left = p.ribbon_remaining
+        lines.append(t("ribbon", lang, type=p.ribbon_type, left=t("unknown", lang) if left is None else left))
+        lines.append(t("printer", lang, on=t("on", lang), c=p.cards_inserted, p=p.panels_printed,
+                       pos=p.card_position))
     else:
-        lines.append(t("printer_off", lang, why=f" ({p['error']})" if p.get("error") else ""))
-    reader = s["reader"]["online"]
+        lines.append(t("printer_off", lang, why=f" ({p.error})" if p.error else ""))
+    reader = s.reader_online
     lines.append(t("reader", lang, on=t("unknown" if reader is None else "on" if reader else "off", lang)))
-    if s["daemon"]:
-        link = s["link"]
-        age = t("age", lang, s=link["age_s"]) if link["age_s"] is not None else ""
-        lines.append(t("link", lang, state=t(f"link_{link['state']}", lang), age=age))
-    lines += format_reasons(p["reasons"], lang)
+    if s.daemon:
+        age = t("age", lang, s=s.link.age_s) if s.link.age_s is not None else ""
+        lines.append(t("link", lang, state=t(f"link_{s.link.state.value}", lang), age=age))
+    lines += format_reasons(p.reasons, lang)
     lines += format_history(s, lang)
     return lines
 
 
-def format_reasons(reasons: list[dict], lang: str) -> list[str]:
+def format_reasons(reasons: tuple[Reason, ...], lang: str) -> list[str]:
     if not reasons:
         return [t("none_active", lang)]
     lines = [t("active", lang)]
     for r in reasons:
-        meaning, action = advise(r["keyword"], lang)
-        lines += [f"  ✗ {r['keyword']}-{r['severity']}",
+        meaning, action = advise(r.keyword, lang)
+        lines += [f"  ✗ {r.keyword}-{r.severity}",
                   f"    {t('means', lang)}: {meaning}",
                   f"    {t('todo', lang)}: {action}"]
     return lines
 
 
-def format_history(s: dict, lang: str, limit: int = 10) -> list[str]:
-    events = [(e["at"], e["keyword"], e.get("job_id")) for e in s["faults"]]
-    seen = {(e.get("job_id"), e["keyword"]) for e in s["faults"]}
-    events += [(e["at"] or 0, e["keyword"], e["job_id"]) for e in s.get("spoiled", [])
-               if (e["job_id"], e["keyword"]) not in seen]
+def format_history(s: StationStatus, lang: str, limit: int = 10) -> list[str]:
+    events = s.history(limit)
     if not events:
         return []
-    events.sort(key=lambda e: e[0], reverse=True)
     lines = [t("history", lang)]
-    for at, keyword, job_id in events[:limit]:
+    for at, keyword, job_id in events:
         job = t("job", lang, j=job_id) if job_id else ""
         lines.append(f"  {time.strftime('%d-%m %H:%M:%S', time.localtime(at))}  {keyword}{job}"
                      f" — {advise(keyword, lang)[0]}")
     return lines
 
 
-def format_diagnose(found: dict, lang: str) -> list[str]:
-    devices, lines = found["devices"], []
+def format_diagnose(found: Diagnosis, lang: str) -> list[str]:
+    devices, lines = found.devices, []
     printer = devices["printer"]
     if printer.get("identity"):
         lines.append(t("identity", lang, **printer["identity"]))
@@ -253,4 +252,4 @@ def format_diagnose(found: dict, lang: str) -> list[str]:
         if test.get("reason"):
             meaning, action = advise(test["reason"], lang)
             lines += [f"    {t('means', lang)}: {meaning}", f"    {t('todo', lang)}: {action}"]
-    return lines + [""] + format_status(found["status"], lang)
+    return lines + [""] + format_status(found.status, lang)

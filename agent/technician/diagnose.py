@@ -17,6 +17,7 @@ import platform
 import re
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +31,8 @@ from ..journal_guard import JOURNAL_FILE, MARKER
 from ..observe import recent_lines, redact
 from ..printing import DeviceRequestError
 from .control import ControlClient, DaemonNotRunningError, Handler, socket_path
-from .status import gather, journal_statistics, printer_view, station_state
+from .station_status import PrinterView, StationStatus
+from .status import gather, journal_statistics, printer_view
 
 #: How long a request waits for the print worker to finish its current card and take it.
 DEVICE_WAIT_S = 60.0
@@ -45,12 +47,12 @@ def probe_printer(printer: Any, test_card: bool = False) -> dict:
     out: dict = {"online": True,
                  "identity": {"model": ident.model, "serial": ident.serial, "firmware": ident.firmware,
                               "head_kit": ident.head_kit},
-                 "status": printer_view(True, status.reasons, status)}
+                 "status": printer_view(True, status.reasons, status).to_json()}
     if test_card:
         out["test_card"] = _test_card(printer, status.cards_inserted)
         if out["test_card"]["done"]:
             after = printer.status()
-            out["status"] = printer_view(True, after.reasons, after)
+            out["status"] = printer_view(True, after.reasons, after).to_json()
     return out
 
 
@@ -97,11 +99,12 @@ def _with_device(opener: Callable[[str], Any], uri: str, check: Callable[[Any], 
             pass
 
 
-def _offline_view(devices: dict) -> dict:
+def _printer_seen(devices: dict) -> PrinterView:
+    """The printer as a device check just saw it (``probe_printer``'s answer, or why it failed)."""
     printer = devices["printer"]
     if printer.get("online"):
-        return printer["status"]
-    return {**printer_view(False, (), None), "error": printer.get("error")}
+        return PrinterView.from_json(printer["status"])
+    return printer_view(False, (), None, error=printer.get("error"))
 
 
 # -- the daemon's side: what it answers on the control socket ------------------------
@@ -124,11 +127,10 @@ def control_handlers(station: Any) -> dict[str, Handler]:
 
     def diagnose(request: dict) -> dict:
         found = devices(bool(request.get("test_card")))
-        status = station.status_snapshot()
-        if found["printer"].get("status"):  # fresher than the worker's last snapshot (e.g. after a test card)
-            status["printer"] = found["printer"]["status"]
-            status["state"] = station_state(status["printer"])
-        return {"diagnose": {"devices": found, "status": status}}
+        status = station.status()
+        if found["printer"].get("status"):  # fresher than the worker's last look (e.g. after a test card)
+            status = status.with_printer(_printer_seen(found))
+        return {"diagnose": {"devices": found, "status": status.to_json()}}
 
     def bundle(request: dict) -> dict:
         ring = recent_lines()
@@ -137,11 +139,11 @@ def control_handlers(station: Any) -> dict[str, Handler]:
 
     def sync(request: dict) -> dict:
         station.poll_now()
-        return {"status": station.status_snapshot()}
+        return {"status": station.status().to_json()}
 
     return {
         "ping": lambda request: {"station_id": station.config.station.id, "pid": os.getpid()},
-        "status": lambda request: {"status": station.status_snapshot()},
+        "status": lambda request: {"status": station.status().to_json()},
         "diagnose": diagnose,
         "bundle": bundle,
         "sync": sync,
@@ -155,6 +157,15 @@ def _count_test_card(journal: Journal) -> None:
 
 
 # -- the technician's side ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Diagnosis:
+    devices: dict           # what each device check found (``probe``)
+    status: StationStatus
+
+    def to_json(self) -> dict:
+        return {"devices": self.devices, "status": self.status.to_json()}
+
 
 def client_for(config: Config, timeout: float = DEVICE_WAIT_S * 2 + 10) -> ControlClient:
     return ControlClient(socket_path(config.station.state_dir), timeout=timeout)
@@ -172,38 +183,35 @@ def _journal(config: Config) -> Journal:
     return Journal(path)
 
 
-def collect_status(config: Config) -> dict:
+def collect_status(config: Config) -> StationStatus:
     """The status, from the daemon, or with the daemon down from the journal and the devices."""
     try:
-        return client_for(config, timeout=15).request("status")["status"]
+        return StationStatus.from_json(client_for(config, timeout=15).request("status")["status"])
     except DaemonNotRunningError:
         pass
-    devices = probe_directly(config)
-    journal = _journal(config)
-    try:
-        return gather(config.station.id, journal, _offline_view(devices),
-                      reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
-                      daemon=False)
-    finally:
-        journal.close()
+    return _status_directly(config, probe_directly(config))
 
 
-def collect_diagnose(config: Config, test_card: bool = False) -> dict:
+def collect_diagnose(config: Config, test_card: bool = False) -> Diagnosis:
     try:
-        return client_for(config).request("diagnose", test_card=test_card)["diagnose"]
+        found = client_for(config).request("diagnose", test_card=test_card)["diagnose"]
+        return Diagnosis(found["devices"], StationStatus.from_json(found["status"]))
     except DaemonNotRunningError:
         pass
     devices = probe_directly(config, test_card)
+    return Diagnosis(devices, _status_directly(config, devices))
+
+
+def _status_directly(config: Config, devices: dict) -> StationStatus:
+    """The daemon is down: the journal, and the devices as ``probe_directly`` just found them."""
     journal = _journal(config)
     try:
         if devices["printer"].get("test_card", {}).get("done"):
             _count_test_card(journal)
-        status = gather(config.station.id, journal, _offline_view(devices),
-                        reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
-                        daemon=False)
+        return gather(config.station.id, journal, _printer_seen(devices),
+                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False)
     finally:
         journal.close()
-    return {"devices": devices, "status": status}
 
 
 def collect_bundle(config: Config) -> dict:
@@ -211,7 +219,7 @@ def collect_bundle(config: Config) -> dict:
         return client_for(config).request("bundle")
     except DaemonNotRunningError:
         pass
-    found = collect_diagnose(config)
+    found = collect_diagnose(config).to_json()
     journal = _journal(config)
     try:
         stats = journal_statistics(journal)

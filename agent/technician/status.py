@@ -1,145 +1,87 @@
-"""The station's status as one JSON-able value, for the CLI, the control socket and the status page.
+"""``gather``: the station's status, read from its owners at the moment it is asked.
 
-``gather`` only reads: the journal's counts, the printer snapshot the print
-worker publishes, the link's last contact, the fault history. Cards per hour
-and the spoiled cards come from a read-only connection to the journal file
-(WAL lets a reader in beside the one writer). Nothing here holds citizen
-data: job ids, states, counters, reason keywords, times.
+The journal gives the queue, the outbox, the blank stock, today's cards and
+the spoiled ones; the print worker gives what the printer last said and the
+faults it saw; the link's tally gives the last contact with the job server.
+``gather`` only reads; the value it makes is ``StationStatus``.
 """
 from __future__ import annotations
 
 import calendar
-import sqlite3
 import time
-from pathlib import Path
+from types import MappingProxyType
 from typing import Iterable
 
 from drivers.errors import StateReason
 from drivers.interfaces import PrinterStatus
 
-from ..journal import JobState, Journal
+from ..journal import Journal
+from ..printing import FaultEvent
+from .station_status import (LinkState, LinkView, PrinterView, Reason, SpoiledCard, StationState, StationStatus,
+                             Stock, Today, state_of)
 
 #: No exchange with the job server for this long: the link is shown as down.
 LINK_STALE_S = 600.0
+_OFFLINE = Reason("offline", "error")
 
 
-# -- the snapshot ---------------------------------------------------------------
-
-def printer_view(online: bool, reasons: Iterable[StateReason], status: PrinterStatus | None) -> dict:
-    view: dict = {"online": online,
-                  "reasons": [{"keyword": r.keyword, "severity": r.severity.value} for r in reasons]}
+def printer_view(online: bool, reasons: Iterable[StateReason], status: PrinterStatus | None,
+                 error: str | None = None) -> PrinterView:
+    shown = tuple(Reason(r.keyword, r.severity.value) for r in reasons)
     if not online:
-        view["reasons"].insert(0, {"keyword": "offline", "severity": "error"})
-    if status is not None:
-        view.update(cards_inserted=status.cards_inserted, panels_printed=status.panels_printed,
-                    ribbon_type=status.ribbon_type, ribbon_remaining=status.ribbon_remaining,
-                    card_position=status.card_position.name.lower(), cover=status.detail.get("cover"))
-    return view
+        shown = (_OFFLINE, *shown)
+    if status is None:
+        return PrinterView(online, shown, error=error)
+    return PrinterView(online, shown, cards_inserted=status.cards_inserted, panels_printed=status.panels_printed,
+                       ribbon_type=status.ribbon_type, ribbon_remaining=status.ribbon_remaining,
+                       card_position=status.card_position.name.lower(), cover=status.detail.get("cover"),
+                       error=error)
 
 
-def station_state(printer: dict) -> str:
-    """``ready``, ``stopped`` (an error reason holds the queue) or ``offline``."""
-    if not printer["online"]:
-        return "offline"
-    if any(r["severity"] == "error" for r in printer["reasons"]):
-        return "stopped"
-    return "ready"
+def station_state(printer: PrinterView) -> StationState:
+    return state_of(printer)
 
 
-def gather(station_id: str, journal: Journal, printer: dict, *, reader_online: bool | None,
-           last_contact: float | None, faults: list[dict], daemon: bool,
-           now: float | None = None) -> dict:
+def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_online: bool | None,
+           last_contact: float | None, faults: Iterable[FaultEvent], daemon: bool,
+           now: float | None = None) -> StationStatus:
     """Everything ``ktp-agent status`` and the status page show."""
     now = time.time() if now is None else now
-    counts = journal.counts_by_state()
     left, per_day = journal.blank_stock()
-    journal_file = journal.path
-    return {
-        "station_id": station_id,
-        "at": now,
-        "daemon": daemon,
-        "state": station_state(printer),
-        "queue": {s.value: n for s, n in counts.items()},
-        "outbox": journal.outbox_depth(),
-        "stock": {"blanks_left": left, "per_day": round(per_day, 2),
-                  "days_left": round(left / per_day, 1) if left is not None and per_day > 0 else None},
-        "printer": printer,
-        "reader": {"online": reader_online},
-        "link": link_view(last_contact, now),
-        "faults": faults,
-        "spoiled": recent_spoiled(journal_file),
-        "today": cards_per_hour(journal_file, now),
-    }
+    return StationStatus(
+        station_id=station_id, at=now, daemon=daemon, state=state_of(printer),
+        queue=MappingProxyType({s.value: n for s, n in journal.counts_by_state().items()}),
+        outbox=journal.outbox_depth(),
+        stock=Stock(left, round(per_day, 2), round(left / per_day, 1) if left is not None and per_day > 0 else None),
+        printer=printer, reader_online=reader_online, link=link_view(last_contact, now), faults=tuple(faults),
+        spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now),
+    )
 
 
-def link_view(last_contact: float | None, now: float) -> dict:
+def link_view(last_contact: float | None, now: float) -> LinkView:
     if not last_contact:
-        return {"state": "never", "last_contact": None, "age_s": None}
+        return LinkView(LinkState.NEVER, None, None)
     age = max(0.0, now - last_contact)
-    return {"state": "ok" if age < LINK_STALE_S else "down", "last_contact": last_contact,
-            "age_s": round(age, 1)}
+    return LinkView(LinkState.OK if age < LINK_STALE_S else LinkState.DOWN, last_contact, round(age, 1))
 
 
-# -- read-only journal queries ----------------------------------------------------
-
-def _read_only(path: Path) -> sqlite3.Connection | None:
-    if not path.exists():
-        return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    db.execute("PRAGMA busy_timeout=5000")
-    return db
-
-
-def _local_midnight(now: float) -> float:
-    t = time.localtime(now)
-    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
-
-
-def _utc(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
-
-
-def _parse_utc(text: str | None) -> float | None:
-    try:
-        return float(calendar.timegm(time.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ")))
-    except ValueError:
-        return None
-
-
-def cards_per_hour(path: Path, now: float) -> dict:
-    """Today's printed and spoiled cards per local hour (24 buckets each)."""
+def cards_per_hour(journal: Journal, now: float) -> Today:
+    """Today's printed and spoiled cards per local hour."""
     printed, spoiled = [0] * 24, [0] * 24
-    db = _read_only(path)
-    if db is not None:
-        try:
-            rows = db.execute("SELECT outcome, finished_at FROM jobs WHERE outcome IN ('printed', 'spoiled')"
-                              " AND finished_at >= ?", (_utc(_local_midnight(now)),)).fetchall()
-        finally:
-            db.close()
-        for outcome, finished in rows:
-            at = _parse_utc(finished)
-            if at is None:
-                continue
-            hour = time.localtime(at).tm_hour
-            (printed if outcome == "printed" else spoiled)[hour] += 1
-    return {"date": time.strftime("%Y-%m-%d", time.localtime(now)), "printed": printed, "spoiled": spoiled}
+    for outcome, finished in journal.finished_since(_local_midnight(now)):
+        at = _parse_utc(finished)
+        if at is None:
+            continue
+        hour = time.localtime(at).tm_hour
+        (printed if outcome == "printed" else spoiled)[hour] += 1
+    return Today(time.strftime("%Y-%m-%d", time.localtime(now)), tuple(printed), tuple(spoiled))
 
 
-def recent_spoiled(path: Path, limit: int = 10) -> list[dict]:
-    """The last spoiled cards with their reason (the journal's durable fault record)."""
-    db = _read_only(path)
-    if db is None:
-        return []
-    try:
-        rows = db.execute("SELECT job_id, reason, finished_at FROM jobs WHERE outcome='spoiled'"
-                          " ORDER BY finished_at DESC LIMIT ?", (limit,)).fetchall()
-        in_doubt = db.execute("SELECT job_id, reason, updated_at FROM jobs WHERE state=?",
-                              (JobState.IN_DOUBT.value,)).fetchall()
-    finally:
-        db.close()
-    out = [{"job_id": j, "keyword": "in-doubt", "at": at} for j, _, at in in_doubt]
-    out += [{"job_id": j, "keyword": reason or "unknown", "at": _parse_utc(f)} for j, reason, f in rows]
-    return out
+def recent_spoiled(journal: Journal, limit: int = 10) -> tuple[SpoiledCard, ...]:
+    """The jobs in doubt, then the last spoiled cards with their reason (the journal's durable fault record)."""
+    spoiled, in_doubt = journal.spoiled_and_in_doubt(limit)
+    return (tuple(SpoiledCard(job_id, "in-doubt", at) for job_id, at in in_doubt)
+            + tuple(SpoiledCard(job_id, reason or "unknown", _parse_utc(at)) for job_id, reason, at in spoiled))
 
 
 def journal_statistics(journal: Journal) -> dict:
@@ -153,3 +95,15 @@ def journal_statistics(journal: Journal) -> dict:
         "outbox_depth": journal.outbox_depth(),
         "blank_stock": list(journal.blank_stock()),
     }
+
+
+def _local_midnight(now: float) -> float:
+    t = time.localtime(now)
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+def _parse_utc(text: str | None) -> float | None:
+    try:
+        return float(calendar.timegm(time.strptime(text or "", "%Y-%m-%dT%H:%M:%SZ")))
+    except ValueError:
+        return None

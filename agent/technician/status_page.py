@@ -1,6 +1,6 @@
 """The status page for the office PC's browser, in Bahasa Indonesia: ``/status`` on the metrics listener.
 
-Plain server-rendered HTML from ``agent.status.gather``'s snapshot: station
+Plain server-rendered HTML of the station's ``StationStatus``: station
 state, active faults with advice, queue, supplies, link, an inline SVG chart
 of today's cards per hour and the recent faults. No scripts, no external
 assets; the page reloads itself every ``REFRESH_S`` seconds.
@@ -11,6 +11,7 @@ import time
 from html import escape
 
 from .advice import advise
+from .station_status import StationStatus
 
 REFRESH_S = 10
 
@@ -40,10 +41,9 @@ td.n{text-align:right;font-weight:600;font-variant-numeric:tabular-nums}
 """
 
 
-def render_status_page(snapshot: dict) -> bytes:
-    s = snapshot
-    kind, headline, sub = _STATE.get(s["state"], _STATE["offline"])
-    when = time.strftime("%d-%m-%Y %H:%M:%S", time.localtime(s["at"]))
+def render_status_page(s: StationStatus) -> bytes:
+    kind, headline, sub = _STATE.get(s.state.value, _STATE["offline"])
+    when = time.strftime("%d-%m-%Y %H:%M:%S", time.localtime(s.at))
     body = "".join([
         f'<div class="banner {kind}" id="state">{escape(headline)}<small>{escape(sub)}</small></div>',
         _faults(s), _queue(s), _supplies(s), _link(s), _chart(s), _history(s),
@@ -51,22 +51,22 @@ def render_status_page(snapshot: dict) -> bytes:
     page = (f'<!doctype html><html lang="id"><head><meta charset="utf-8">'
             f'<meta http-equiv="refresh" content="{REFRESH_S}">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f'<title>Status stasiun {escape(s["station_id"])}</title><style>{_CSS}</style></head><body>'
-            f'<header><h1>Stasiun Cetak KTP-el {escape(s["station_id"])}</h1>'
+            f'<title>Status stasiun {escape(s.station_id)}</title><style>{_CSS}</style></head><body>'
+            f'<header><h1>Stasiun Cetak KTP-el {escape(s.station_id)}</h1>'
             f'<p>Diperbarui {escape(when)} · halaman memuat ulang sendiri tiap {REFRESH_S} detik</p></header>'
             f'<main>{body}</main></body></html>')
     return page.encode("utf-8")
 
 
-def _faults(s: dict) -> str:
-    reasons = s["printer"]["reasons"]
+def _faults(s: StationStatus) -> str:
+    reasons = s.printer.reasons
     if not reasons:
         return '<section class="wide" id="faults"><h2>Gangguan aktif</h2><p>Tidak ada gangguan.</p></section>'
     items = []
     for r in reasons:
-        meaning, action = advise(r["keyword"], "id")
-        items.append(f'<div class="fault {escape(r["severity"])}"><b>{escape(r["keyword"])}</b> '
-                     f'({escape(_SEVERITY.get(r["severity"], r["severity"]))}): {escape(meaning)}'
+        meaning, action = advise(r.keyword, "id")
+        items.append(f'<div class="fault {escape(r.severity)}"><b>{escape(r.keyword)}</b> '
+                     f'({escape(_SEVERITY.get(r.severity, r.severity))}): {escape(meaning)}'
                      f'<div class="todo"><strong>Yang harus dilakukan:</strong> {escape(action)}</div></div>')
     return f'<section class="wide" id="faults"><h2>Gangguan aktif</h2>{"".join(items)}</section>'
 
@@ -76,44 +76,44 @@ def _rows(rows: list[tuple[str, object]]) -> str:
                                for k, v in rows) + "</table>"
 
 
-def _queue(s: dict) -> str:
-    q, today = s["queue"], s["today"]
+def _queue(s: StationStatus) -> str:
+    q, today = s.queue, s.today
     rows = [("Siap dicetak", q.get("downloaded", 0)),
             ("Sedang diunduh", q.get("verified", 0) + q.get("received", 0)),
             ("Sedang dicetak", q.get("printing", 0)),
             ("Perlu keputusan teknisi", q.get("in-doubt", 0)),
-            ("Laporan menunggu dikirim", s["outbox"]),
-            ("Tercetak hari ini", sum(today["printed"])),
-            ("Rusak hari ini", sum(today["spoiled"]))]
+            ("Laporan menunggu dikirim", s.outbox),
+            ("Tercetak hari ini", sum(today.printed)),
+            ("Rusak hari ini", sum(today.spoiled))]
     return f'<section id="queue"><h2>Antrean</h2>{_rows(rows)}</section>'
 
 
-def _supplies(s: dict) -> str:
-    stock, printer = s["stock"], s["printer"]
-    if stock["blanks_left"] is None:
+def _supplies(s: StationStatus) -> str:
+    stock, printer = s.stock, s.printer
+    if stock.blanks_left is None:
         blanks = "belum dihitung (ktp-agent stock load N)"
     else:
-        days = f" (±{stock['days_left']} hari)" if stock["days_left"] is not None else ""
-        blanks = f"{stock['blanks_left']}{days}"
-    ribbon = printer.get("ribbon_remaining")
+        days = f" (±{stock.days_left} hari)" if stock.days_left is not None else ""
+        blanks = f"{stock.blanks_left}{days}"
+    ribbon = printer.ribbon_remaining
     rows = [("Blanko tersisa", blanks),
-            ("Ribbon", printer.get("ribbon_type") or "tidak diketahui"),
+            ("Ribbon", printer.ribbon_type or "tidak diketahui"),
             ("Sisa cetakan ribbon", "tidak diketahui" if ribbon is None else ribbon),
-            ("Penghitung kartu printer", printer.get("cards_inserted", "—"))]
+            ("Penghitung kartu printer", "—" if printer.cards_inserted is None else printer.cards_inserted)]
     return f'<section id="supplies"><h2>Persediaan</h2>{_rows(rows)}</section>'
 
 
-def _link(s: dict) -> str:
-    link = s["link"]
-    age = "—" if link["age_s"] is None else f"{link['age_s']:.0f} detik lalu"
-    rows = [("Server pusat", _LINK.get(link["state"], link["state"])), ("Kontak terakhir", age),
-            ("Printer", "terhubung" if s["printer"]["online"] else "tidak terhubung"),
-            ("Pembaca kartu", "terhubung" if s["reader"]["online"] else "tidak terhubung")]
+def _link(s: StationStatus) -> str:
+    link = s.link
+    age = "—" if link.age_s is None else f"{link.age_s:.0f} detik lalu"
+    rows = [("Server pusat", _LINK[link.state.value]), ("Kontak terakhir", age),
+            ("Printer", "terhubung" if s.printer.online else "tidak terhubung"),
+            ("Pembaca kartu", "terhubung" if s.reader_online else "tidak terhubung")]
     return f'<section id="link"><h2>Koneksi</h2>{_rows(rows)}</section>'
 
 
-def _chart(s: dict) -> str:
-    printed, spoiled = s["today"]["printed"], s["today"]["spoiled"]
+def _chart(s: StationStatus) -> str:
+    printed, spoiled = s.today.printed, s.today.spoiled
     top = max([p + q for p, q in zip(printed, spoiled)] + [4])
     width, height, left, base = 720, 190, 30, 160
     bar = (width - left) / 24
@@ -138,20 +138,16 @@ def _chart(s: dict) -> str:
                          f'text-anchor="middle">{hour:02d}</text>')
     parts.append(f'<text x="{left}" y="{height - 2}" font-size="11" fill="#1565c0">■ tercetak</text>'
                  f'<text x="{left + 80}" y="{height - 2}" font-size="11" fill="#c62828">■ rusak</text></svg>')
-    return (f'<section class="wide"><h2>Kartu hari ini per jam ({escape(s["today"]["date"])}, '
+    return (f'<section class="wide"><h2>Kartu hari ini per jam ({escape(s.today.date)}, '
             f'{sum(printed)} tercetak)</h2>{"".join(parts)}</section>')
 
 
-def _history(s: dict) -> str:
-    events = [(e["at"], e["keyword"], e.get("job_id")) for e in s["faults"]]
-    seen = {(e.get("job_id"), e["keyword"]) for e in s["faults"]}
-    events += [(e["at"] or 0, e["keyword"], e["job_id"]) for e in s["spoiled"]
-               if (e["job_id"], e["keyword"]) not in seen]
-    events.sort(key=lambda e: e[0], reverse=True)
+def _history(s: StationStatus) -> str:
+    events = s.history(12)
     if not events:
         return '<section class="wide" id="history"><h2>Riwayat gangguan</h2><p>Belum ada.</p></section>'
     rows = []
-    for at, keyword, job_id in events[:12]:
+    for at, keyword, job_id in events:
         meaning, _ = advise(keyword, "id")
         job = f' <span class="muted">pekerjaan {escape(job_id)}</span>' if job_id else ""
         rows.append(f'<tr><td>{time.strftime("%d-%m %H:%M:%S", time.localtime(at))}</td>'

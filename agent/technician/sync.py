@@ -13,11 +13,12 @@ import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import Mapping, TextIO
 
 from ..config import Config
 from ..errors import AgentError, LinkError
 from .control import ControlClient
+from .station_status import StationStatus
 
 #: Two equal looks this far apart: the daemon's queue has settled after its poll.
 SETTLE_S = 0.5
@@ -56,7 +57,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _counts(queue: dict) -> tuple[int, int, int]:
+def _counts(queue: Mapping[str, int]) -> tuple[int, int, int]:
     """(jobs whose payload is here or done, ready to print, known but not downloaded)."""
     waiting = queue.get("verified", 0) + queue.get("received", 0)
     return sum(queue.values()) - waiting, queue.get("downloaded", 0), waiting
@@ -67,13 +68,13 @@ def sync_via_daemon(client: ControlClient, config: Config, jobs: int | None, tim
     target = min(jobs or config.spool.prefetch_jobs, config.spool.prefetch_jobs)
     started = time.time()
     deadline = time.monotonic() + timeout
-    status = client.request("sync")["status"]
-    have_before = _counts(status["queue"])[0]
+    status = StationStatus.from_json(client.request("sync")["status"])
+    have_before = _counts(status.queue)[0]
     settled_at, last = None, None
     while True:
-        have, ready, waiting = _counts(status["queue"])
+        have, ready, waiting = _counts(status.queue)
         fetched = have - have_before
-        polled = (status["link"]["last_contact"] or 0) >= started
+        polled = (status.link.last_contact or 0) >= started
         bar.update(fetched, fetched + waiting, "" if polled else contacting)
         if ready >= target:
             return SyncResult(fetched, ready, waiting, target, polled, True)
@@ -88,7 +89,7 @@ def sync_via_daemon(client: ControlClient, config: Config, jobs: int | None, tim
         if time.monotonic() >= deadline:
             return SyncResult(fetched, ready, waiting, target, polled, False)
         time.sleep(0.2)
-        status = client.request("status")["status"]
+        status = StationStatus.from_json(client.request("status")["status"])
 
 
 def sync_directly(config: Config, jobs: int | None, timeout: float, bar: ProgressBar) -> SyncResult:

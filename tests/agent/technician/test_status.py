@@ -11,6 +11,7 @@ from agent.technician.diagnose import mask_config
 from agent.journal import JobState, Journal
 from agent.printing import FaultHistory
 from agent.technician.status import cards_per_hour, gather, journal_statistics, link_view, printer_view, station_state
+from agent.technician.station_status import StationStatus
 from agent.technician.status_page import render_status_page
 from agent.technician.sync import ProgressBar
 from drivers.errors import Severity, StateReason
@@ -97,13 +98,13 @@ def test_printer_state_follows_its_reasons():
     assert station_state(printer_view(True, (COVER,), _status())) == "stopped"
     offline = printer_view(False, (), None)
     assert station_state(offline) == "offline"
-    assert offline["reasons"] == [{"keyword": "offline", "severity": "error"}]
+    assert offline.to_json()["reasons"] == [{"keyword": "offline", "severity": "error"}]
 
 
 def test_link_is_down_after_ten_minutes_without_contact():
-    assert link_view(None, 1000.0)["state"] == "never"
-    assert link_view(1000.0, 1030.0) == {"state": "ok", "last_contact": 1000.0, "age_s": 30.0}
-    assert link_view(1000.0, 1000.0 + 601)["state"] == "down"
+    assert link_view(None, 1000.0).to_json()["state"] == "never"
+    assert link_view(1000.0, 1030.0).to_json() == {"state": "ok", "last_contact": 1000.0, "age_s": 30.0}
+    assert link_view(1000.0, 1000.0 + 601).to_json()["state"] == "down"
 
 
 def test_gather_counts_queue_stock_and_todays_cards_per_hour(journal):
@@ -117,7 +118,7 @@ def test_gather_counts_queue_stock_and_todays_cards_per_hour(journal):
     journal.mark_downloaded("d")
     now = _today_at(11)
     s = gather("3319-05", journal, printer_view(True, (COVER,), _status(reasons=(COVER,))),
-               reader_online=True, last_contact=now - 5, faults=[], daemon=True, now=now)
+               reader_online=True, last_contact=now - 5, faults=[], daemon=True, now=now).to_json()
     assert s["state"] == "stopped"
     assert s["queue"]["downloaded"] == 1 and s["queue"]["printed"] == 2 and s["outbox"] == 3
     assert s["stock"]["blanks_left"] == 97
@@ -130,8 +131,8 @@ def test_gather_counts_queue_stock_and_todays_cards_per_hour(journal):
 def test_cards_of_yesterday_are_not_todays(journal):
     _finish(journal, "old", 1, JobState.PRINTED, 9)
     tomorrow = _today_at(9) + 86400
-    assert sum(cards_per_hour(journal.path, tomorrow)["printed"]) == 0
-    assert sum(cards_per_hour(journal.path, _today_at(23))["printed"]) == 1
+    assert sum(cards_per_hour(journal, tomorrow).printed) == 0
+    assert sum(cards_per_hour(journal, _today_at(23)).printed) == 1
 
 
 def test_journal_statistics_hold_counts_only(journal):
@@ -174,12 +175,12 @@ def test_page_is_indonesian_self_contained_and_shows_the_fault_with_advice(journ
 
 
 def test_page_escapes_what_it_shows():
-    s = {"station_id": "<b>x</b>", "at": 0, "state": "ready", "queue": {}, "outbox": 0,
+    s = {"station_id": "<b>x</b>", "at": 0, "daemon": True, "state": "ready", "queue": {}, "outbox": 0,
          "stock": {"blanks_left": None, "per_day": 0, "days_left": None},
          "printer": {"online": True, "reasons": [{"keyword": "<script>", "severity": "error"}]},
-         "reader": {"online": True}, "link": link_view(None, 0), "faults": [], "spoiled": [],
+         "reader": {"online": True}, "link": link_view(None, 0).to_json(), "faults": [], "spoiled": [],
          "today": {"date": "2025-01-01", "printed": [0] * 24, "spoiled": [0] * 24}}
-    html = render_status_page(s).decode()
+    html = render_status_page(StationStatus.from_json(s)).decode()
     assert "<script>" not in html and "&lt;script&gt;" in html and "<b>x</b>" not in html
 
 
@@ -208,3 +209,15 @@ def test_progress_bar_redraws_one_line_and_ends_it():
     assert [f.rstrip("\n").rstrip() for f in frames] == [
         "Mengunduh [..........] 0/4", "Mengunduh [#####.....] 2/4", "Mengunduh [##########] 4/4"]
     assert out.getvalue().endswith("\n")
+
+
+def test_the_status_value_survives_its_json_form(journal):
+    from agent.printing import FaultEvent
+
+    _finish(journal, "a", 1, JobState.SPOILED, 8, reason="chip-unreadable")
+    now = _today_at(11)
+    s = gather("3319-05", journal, printer_view(True, (COVER,), _status(reasons=(COVER,))),
+               reader_online=None, last_contact=now - 5, daemon=True, now=now,
+               faults=[FaultEvent(now - 60, "cover-open", "error", "printer")])
+    assert StationStatus.from_json(s.to_json()) == s
+    assert render_status_page(StationStatus.from_json(s.to_json())) == render_status_page(s)
