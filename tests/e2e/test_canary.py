@@ -31,7 +31,7 @@ from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAG
 from agent.observe.redaction import PERSONAL_KEYS
 from drivers.errors import Severity
 
-from tests.e2e.harness import STATION, StationHarness
+from testbed.station import STATION, StationHarness
 
 pytestmark = pytest.mark.e2e
 

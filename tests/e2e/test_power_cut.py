@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import tarfile
 
 import pytest
 
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 from tests.e2e.test_device_faults import value
 
 pytestmark = pytest.mark.e2e

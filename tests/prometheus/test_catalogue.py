@@ -8,7 +8,7 @@ from agent.journal import JobState
 from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
 from drivers.errors import Severity, StateReason
 
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 from tests.prometheus.exposition import catalogue, families, family_of, samples
 
 pytestmark = pytest.mark.e2e

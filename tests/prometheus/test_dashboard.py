@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 from tests.prometheus.exposition import promql_metric_names, rule_exprs, series_names
 
 pytestmark = pytest.mark.e2e

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 import pytest
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 from tests.prometheus.exposition import alert_cases, rule_exprs
 
 PROMETHEUS = REPO / "prometheus"

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from tests.e2e.harness import REPO
+from testbed.station import REPO
 from tests.prometheus.conftest import PRINTED
-from tests.prometheus.server import PrometheusServer
+from testbed.prometheus import PrometheusServer
 
 pytestmark = [
     pytest.mark.e2e,

@@ -314,7 +314,7 @@ def test_plain_station_key_must_be_0600(tmp_path):
 # -- the real daemon over TLS ----------------------------------------------------
 def _station_over_tls(tmp_path: Path, pki: Pki, served: Issued, *, client_ca: Path | None = None,
                       client: Issued | None = None):
-    from tests.e2e.harness import StationHarness
+    from testbed.station import StationHarness
 
     station = StationHarness(tmp_path)
     tls = JobServer(station.server.store, "127.0.0.1", 0, tokens={server_token(station.creds.token_file): STATION},
@@ -368,7 +368,7 @@ def test_daemon_prints_over_tls_with_the_pinned_ca_and_its_client_certificate(tm
 
 # -- `ktp-agent sync` with the daemon down, over mutual TLS --------------------------
 def _sync(station, config: Path) -> subprocess.CompletedProcess:
-    from tests.e2e.harness import REPO
+    from testbed.station import REPO
 
     return subprocess.run([sys.executable, "-m", "agent", "sync", "--jobs", "2", "--timeout", "30", "--lang", "en",
                            "--config", str(config)], capture_output=True, text=True, timeout=90, cwd=REPO)

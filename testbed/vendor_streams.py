@@ -1,18 +1,15 @@
-"""The printer vendor's own streams, as references for tests.
+"""The printer vendor's own streams, as references for tests and benches.
 
 ``evolis-sdk`` (libevolis behind a ctypes wrapper) writes the exact byte
 stream it would send to a Primacy 2, with no printer attached. This module
 makes such streams for a face, cuts them into their panel downloads by
 length, and offers a few reference faces. Where the wheel cannot be
-imported the tests that need it are skipped, naming the reason.
+imported ``vendor_sdk`` raises ``VendorSdkUnavailableError`` naming the
+reason (the tests' ``vendor_streams`` fixture skips with it)::
 
-Usage in a test module::
-
-    from tests.drivers.vendor_streams import vendor_streams  # the fixture
-
-    def test_something(vendor_streams):
-        data = vendor_streams.stream(reference_faces()["text"], "YMCKO")
-        for panel, levels, payload in split_downloads(data): ...
+    streams = VendorStreams(directory)
+    data = streams.stream(reference_faces()["text"], "YMCKO")
+    for panel, levels, payload in split_downloads(data): ...
 """
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ import hashlib
 import re
 from pathlib import Path
 
-import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FACE_SIZE = (1016, 648)
@@ -34,12 +30,17 @@ _DOWNLOAD = re.compile(rb"\x1bDb;([a-z]+);(\d+);")
 _HEADER_MAX = 24  # "ESC Db;<panel>;<levels>;" is far shorter
 
 
+class VendorSdkUnavailableError(Exception):
+    """The vendor's library cannot be imported here; the message says why."""
+
+
 def vendor_sdk():
-    """The ``evolis`` module, or a pytest skip that says why it cannot be had."""
+    """The ``evolis`` module; VendorSdkUnavailableError says why it cannot be had."""
     try:
         import evolis
     except Exception as error:  # an ImportError, or OSError when the bundled .so cannot load
-        pytest.skip(f"evolis-sdk (the printer vendor's library) cannot be imported: {error!r}")
+        raise VendorSdkUnavailableError(
+            f"evolis-sdk (the printer vendor's library) cannot be imported: {error!r}") from None
     return evolis
 
 
@@ -84,12 +85,6 @@ class VendorStreams:
 
     def downloads(self, face: Image.Image, ribbon: str) -> list[tuple[str, int, bytes]]:
         return split_downloads(self.stream(face, ribbon))
-
-
-@pytest.fixture(scope="session")
-def vendor_streams(tmp_path_factory) -> VendorStreams:
-    vendor_sdk()
-    return VendorStreams(tmp_path_factory.mktemp("vendor-streams"))
 
 
 def split_downloads(stream: bytes) -> list[tuple[str, int, bytes]]:

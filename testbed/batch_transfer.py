@@ -1,4 +1,4 @@
-"""Both ends of a batch transfer, runnable inside a namespace (``python -m tests.netlink.batch``).
+"""Both ends of a batch transfer, runnable inside a namespace (``python -m testbed.batch_transfer``).
 
 ``serve``: the reference job server with N jobs for one station; writes the
 payload references (url, size, sha256) and the token to a JSON file.
@@ -116,7 +116,7 @@ def fetch(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.netlink.batch")
+    parser = argparse.ArgumentParser(prog="python -m testbed.batch_transfer")
     sub = parser.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve")
     s.add_argument("--port", type=int, required=True)

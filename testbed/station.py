@@ -20,7 +20,7 @@ import urllib3
 from jobserver.demo import provision, start_demo_server
 
 STATION = "3319-05"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def end_process(process: subprocess.Popen, grace_s: float = 10) -> None:

@@ -9,7 +9,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tests.e2e.harness import end_process, free_port
+from testbed.station import end_process, free_port
 
 
 class PrometheusServer:
