@@ -5,8 +5,8 @@
 One request per line, one reply per line, several on one connection::
 
     {"op": "ping"}                          -> {"ok": true, "station_id": "3319-05", "pid": 1234}
-    {"op": "status"}                        -> {"ok": true, "status": {...}}   (see agent.status.gather)
-    {"op": "diagnose", "test_card": false}  -> {"ok": true, "diagnose": {...}} (see agent.diagnose)
+    {"op": "status"}                        -> {"ok": true, "status": {...}}   (StationStatus.to_json)
+    {"op": "diagnose", "test_card": false}  -> {"ok": true, "diagnose": {...}} (see diagnose.py)
     {"op": "bundle"}                        -> {"ok": true, "diagnose": {...}, "journal": {...}, "logs": [...]}
     {"op": "sync"}                          -> {"ok": true, "status": {...}}   (the fetcher polls now)
     anything wrong                          -> {"ok": false, "error": "..."}
