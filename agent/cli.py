@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     add_journal_commands(sub)
     add_stock_commands(sub)
 
-    from .cli_tech import add_technician_commands
+    from .technician import add_technician_commands
 
     add_technician_commands(sub)
 
@@ -77,13 +77,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import daemon, logs
+    from .observe import configure_logs
+    from . import daemon
     from .config import load_config
     from .errors import JournalError
     from .journal_guard import MARKER
 
     config = load_config(args.config)
-    logs.configure(level=args.log_level)
+    configure_logs(level=args.log_level)
     try:
         summary = daemon.run(config)
     except JournalError as exc:
@@ -97,14 +98,15 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from drivers.simulated.factory import printout_folder
 
-    from . import daemon, logs
+    from . import daemon
+    from .observe import configure_logs
     from .config import load_config
 
     if args.cards <= 0:
         print("ktp-agent demo: --cards must be at least 1", file=sys.stderr)
         return 2
     config = load_config(args.config)
-    logs.configure(level=args.log_level)
+    configure_logs(level=args.log_level)
     summary = daemon.run(config, until_cards=args.cards, demo_jobs=args.cards)
     png_dir = printout_folder(config.printer.uri)
     print(f"cards printed: {summary.cards_printed}, spoiled: {summary.cards_spoiled}, "

@@ -5,16 +5,14 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
 import structlog
 
 from drivers.registry import open_printer, open_reader
 
 from .config import Config
-from .sdnotify import SystemdNotifier
-from .link import ServerAccess
+from .jobs import ServerAccess
+from .observe import SystemdNotifier
 from .station import Station
 
 log = structlog.get_logger("ktp.daemon")
@@ -123,7 +121,6 @@ def _finished(station: Station) -> bool:
 def _summary(station: Station, base: dict[str, int], seconds: float, stopped_by: str) -> RunSummary:
     now = station.journal.outcome_counts()
     delta = {k: now.get(k, 0) - base.get(k, 0) for k in now}
-    payload = sum(s.value for metric in station.metrics.link_bytes.collect() for s in metric.samples
-                  if s.name.endswith("_total") and s.labels.get("kind") == "payload")
+    payload = station.tally.bytes_by_kind()["payload"]
     return RunSummary(delta["printed"], delta["spoiled"], delta["rejected"] + delta["expired"],
                       seconds, int(payload), stopped_by)

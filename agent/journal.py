@@ -289,6 +289,21 @@ class Journal:
         with self._reading() as db:
             return _state_counts(db)
 
+    def finished_since(self, since: float) -> list[tuple[str, str]]:
+        """(outcome, finished_at) of each card printed or spoiled since ``since`` (unix time)."""
+        with self._reading() as db:
+            return db.execute("SELECT outcome, finished_at FROM jobs WHERE outcome IN ('printed', 'spoiled')"
+                              " AND finished_at >= ?", (_rfc3339(since),)).fetchall()
+
+    def spoiled_and_in_doubt(self, limit: int) -> tuple[list[tuple[str, str | None, str]], list[tuple[str, str]]]:
+        """The last ``limit`` spoiled cards (job id, reason, finished_at), and the jobs in doubt (job id, since)."""
+        with self._reading() as db:
+            spoiled = db.execute("SELECT job_id, reason, finished_at FROM jobs WHERE outcome='spoiled'"
+                                 " ORDER BY finished_at DESC LIMIT ?", (limit,)).fetchall()
+            in_doubt = db.execute("SELECT job_id, updated_at FROM jobs WHERE state=?",
+                                  (JobState.IN_DOUBT.value,)).fetchall()
+        return spoiled, in_doubt
+
     def outcome_counts(self) -> dict[str, int]:
         """Finished jobs by outcome (printed, spoiled, rejected, expired), reported or not."""
         with self._lock:

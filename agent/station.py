@@ -16,24 +16,15 @@ import structlog
 from drivers.interfaces import Printer, Reader
 
 from .config import Config
-from .control import ControlServer, socket_path
 from .crashpoints import CrashPoints
-from .diagnose import control_handlers
-from .fetcher import Fetcher
-from .http_metrics import MetricsServer
-from .intake import Intake
+from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
 from .journal import JobState
 from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key
-from .link import ServerAccess
-from .manifest import ManifestVerifier
-from .metrics import StationMetrics
-from .metrics_auth import load_basic_auth, server_tls_context
+from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
 from .printing import PrintWorker
-from .reporter import Reporter
-from .spool import Spool
-from .status import gather, gauge_value, printer_view
-from .status_page import render_status_page
+from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
+                         render_status_page, socket_path)
 
 log = structlog.get_logger("ktp.station")
 
@@ -47,18 +38,23 @@ class Station:
         signing_key = load_signing_key(access.signing_key)
         station_key = load_station_key(access.station_key, access.station_key_passphrase_file)
         self.metrics = StationMetrics(config.station.id)
-        self.link = access.open_link(count_bytes=self.metrics.count_bytes)
+        self.tally = LinkTally()
+        self.link = access.open_link(count_bytes=self.tally.count)
         self.journal = open_checked(state)
-        self.metrics.watch_journal(self.journal.gauges)
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
-        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
+        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash,
+                                 tally=self.tally)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
                                     self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
-                               self.stop_event, self.printing.job_ready)
+                               self.stop_event, self.printing.job_ready, tally=self.tally)
+        # The metrics read each owner's state at scrape time.
+        self.metrics.watch_journal(self.journal.gauges)
+        self.metrics.watch_printer(self.printing.printer_state.read)
+        self.metrics.watch_link(self.tally.bytes_by_kind, self.tally.last_contact)
         m = config.metrics
         self.metrics_server = MetricsServer(self.metrics.registry, m.host, m.port,
                                             routes={"/status": self._status_page},
@@ -91,16 +87,16 @@ class Station:
     def counts(self) -> dict[JobState, int]:
         return self.journal.counts_by_state()
 
-    def status_snapshot(self) -> dict:
-        """What `ktp-agent status` and the /status page show (see agent.status.gather)."""
-        online, reasons, status = self.metrics.printer.read()
+    def status(self) -> StationStatus:
+        """What `ktp-agent status`, diagnose, the control socket and the /status page show, read now
+        from each owner: the journal, the print worker and the link's tally."""
+        online, reasons, status = self.printing.printer_state.read()
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
-                      reader_online=self.printing.reader is not None,
-                      last_contact=gauge_value(self.metrics.last_contact),
-                      faults=self.printing.faults.recent(), daemon=True)
+                      reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
+                      faults=self.printing.faults.events(), daemon=True)
 
     def _status_page(self) -> tuple[str, bytes]:
-        return "text/html; charset=utf-8", render_status_page(self.status_snapshot())
+        return "text/html; charset=utf-8", render_status_page(self.status())
 
     def poll_now(self) -> None:
         """`ktp-agent sync`: poll the job server now, not at the next scheduled poll."""

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.drivers.vendor_streams import MODEL_URI, split_downloads, vendor_sdk  # noqa: E402
+from testbed.vendor_streams import MODEL_URI, split_downloads, vendor_sdk  # noqa: E402
 
 SIZE = 9
 KNOTS = [round(i * 255 / (SIZE - 1)) for i in range(SIZE)]

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 
 from agent.config import load_config
-from agent.link import ServerAccess
+from agent.jobs import ServerAccess
 from agent.station import Station
 from drivers.evolis.printer import EvolisPrinter
 from drivers.registry import open_reader
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.host import serve_over_pipe
-from tests.e2e.harness import StationHarness
+from testbed.station import StationHarness
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -265,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
 
     add_process_benches(sub)
     args = parser.parse_args(argv)
-    from agent import logs
+    from agent.observe import configure_logs
 
-    logs.configure(level="warning")
+    configure_logs(level="warning")
     runner = {"utilization": utilization, "throughput": throughput}.get(args.bench) or args.runner
     print(json.dumps(runner(args)))
     return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 from agent.journal_guard import JOURNAL_FILE
-from tests.e2e.harness import REPO, StationHarness
+from testbed.station import REPO, StationHarness
 
 
 def add_process_benches(sub: argparse._SubParsersAction) -> None:
@@ -137,7 +137,7 @@ PROMETHEUS_INTERVAL = "50ms"
 def _scrape_by_prometheus(args: argparse.Namespace) -> dict:
     """A real Prometheus scrapes the daemon with ``--scrapers`` jobs while it prints; its own
     ``scrape_duration_seconds`` (request sent .. body read and appended) is the latency."""
-    from tests.prometheus.server import PrometheusServer
+    from testbed.prometheus import PrometheusServer
 
     if shutil.which("prometheus") is None:
         raise SystemExit("scrape --client prometheus needs the prometheus binary on PATH "

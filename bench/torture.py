@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.crashpoints import POINTS
-from tests.e2e.harness import REPO, STATION, StationHarness
+from testbed.station import REPO, STATION, StationHarness
 
 #: Crash points the daemon passes for every job (the payload ones live in the fetcher).
 JOB_POINTS = tuple(p for p in POINTS if not p.startswith("payload."))

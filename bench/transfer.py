@@ -2,7 +2,7 @@
 
     sudo .venv/bin/python bench/transfer.py            # 50 x 40 KB, 256 kbit/s, 2% drops, reset/~64 KB
 
-The bench makes its own network namespace (tests/netlink/impaired.py): ``lo``
+The bench makes its own network namespace (testbed/impaired_link.py): ``lo``
 shaped by ``tc tbf`` to the rate, nftables dropping 1 packet in 50 at random
 and resetting the connection with a TCP reset on about one client ACK per
 64 KB of payload (the ACK rate per byte is measured first with a short,
@@ -10,7 +10,7 @@ reset-free calibration batch). nginx serves the payload files with ranges and
 ETags inside the namespace. The same batch is then fetched, one after the
 other on the same link, by:
 
-- ``agent:2``: PayloadDownload with the Fetcher's policy (tests/netlink/batch.py),
+- ``agent:2``: PayloadDownload with the Fetcher's policy (testbed/batch_transfer.py),
   two payloads in flight as the Fetcher's default ``parallel_downloads``;
   ``agent``: one at a time,
 - ``curl``: ``curl --continue-at - --retry 5`` per file, re-run in a loop until it succeeds,
@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.netlink.impaired import ImpairedLink, unavailable_reason  # noqa: E402
+from testbed.impaired_link import ImpairedLink, unavailable_reason  # noqa: E402
 
 PORT = 8080
 NGINX_CONF = """
@@ -114,7 +114,7 @@ def run_agent(link, work: Path, refs, stall_s: int, deadline_s: float, parallel:
     refs_file.write_text(json.dumps({"url": f"http://127.0.0.1:{PORT}", "token": "bench", "refs": refs}))
     spool = work / "agent-spool"
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    argv = [sys.executable, "-m", "tests.netlink.batch", "fetch", "--refs", str(refs_file), "--spool", str(spool),
+    argv = [sys.executable, "-m", "testbed.batch_transfer", "fetch", "--refs", str(refs_file), "--spool", str(spool),
             "--stall-seconds", str(stall_s), "--deadline", str(deadline_s), "--parallel", str(parallel)]
     out = subprocess.run(link.argv(argv), capture_output=True, cwd=REPO, env=env, timeout=deadline_s + 60)
     if out.returncode != 0:

@@ -25,7 +25,6 @@ from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .errors import UnsupportedDeviceError
-from .simulated.faults import fault_options
 
 
 class DeviceUriError(UnsupportedDeviceError):
@@ -71,6 +70,15 @@ class Opener:
     module: str
     function: str
     options: frozenset[str]
+    #: A function (in ``module``) that names further options, such as a simulator's fault names;
+    #: looked up when options are checked, so this module imports no device module.
+    more_options: str = ""
+
+    def allowed(self, role: "Role") -> frozenset[str]:
+        if not self.more_options:
+            return self.options
+        more = getattr(importlib.import_module(self.module), self.more_options)
+        return self.options | frozenset(more(role.value))
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,8 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType({
         library="pyusb"),
     "sim": Scheme(
         "sim",
-        printer=Opener("drivers.simulated.factory", "open_simulated_printer",
-                       _SIM_PRINTER | fault_options("printer")),
-        reader=Opener("drivers.simulated.factory", "open_simulated_reader",
-                      _SIM_READER | fault_options("reader")),
+        printer=Opener("drivers.simulated.factory", "open_simulated_printer", _SIM_PRINTER, "fault_options"),
+        reader=Opener("drivers.simulated.factory", "open_simulated_reader", _SIM_READER, "fault_options"),
         folders=frozenset({"state", "png"}), sockets=frozenset({"control"})),
 })
 _KNOWN = ", ".join(f"{name}://" for name in SCHEMES)
@@ -154,10 +160,11 @@ def check_options(uri: DeviceUri, role: Role) -> None:
     opener = SCHEMES[uri.scheme].opener(role)
     if opener is None:
         raise DeviceUriError(f"device URI {str(uri)!r}: {uri.scheme}:// opens no {role.value}")
+    allowed = opener.allowed(role)
     for name, _ in uri.query:
-        if name not in opener.options:
+        if name not in allowed:
             raise DeviceUriError(f"device URI {str(uri)!r}: unknown option {name!r} "
-                                 f"(known: {', '.join(sorted(opener.options))})")
+                                 f"(known: {', '.join(sorted(allowed))})")
 
 
 def resolve_paths(uri: DeviceUri, base: Path) -> DeviceUri:

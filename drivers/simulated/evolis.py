@@ -44,11 +44,11 @@ from ..evolis.status import ConfigFlag, InfoFlag, StatusWords, WarningFlag
 from ..interfaces import CardPosition
 from .evolis_mechanics import EvolisMechanics, MechanicalFaults, MechanismError, blank_chip_uid
 from .evolis_state import EvolisState
+from .faults import DEVICE_FAULTS
 
 __all__ = ["SimulatedEvolis", "blank_chip_uid"]
 
-_FAULTS = ("cover_open", "jam_at_card", "feeder_cards", "ribbon_prints", "mechanical_error", "chip_unreadable",
-           "cards_since_cleaning")
+_FAULTS = tuple(DEVICE_FAULTS["printer"])
 #: Setup commands of the vendor's job header and face, taken as they come.
 _SETTINGS = frozenset({"Psmgr", "Ppws", "Ppmode", "Pwres", "Psk", "Piqla", "Pmc", "Peoic", "Psync", "Mr",
                        "Pc", "Pl", "Pida", "Pmi"})

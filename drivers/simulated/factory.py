@@ -41,6 +41,7 @@ from ..interfaces import Printer, Reader
 from ..line_devices import open_or_close
 from ..uri import DeviceUri, DeviceUriError, Role, parse_uri
 from ..transport import Transport
+from .faults import fault_options
 from .host import SimulatedDevice, SimulatorHost, serve_over_pipe, serve_over_pty
 
 

@@ -48,6 +48,7 @@ from typing import Callable
 from ..errors import ProtocolError
 from ..pn532 import protocol as p
 from .bench import SimBench
+from .faults import DEVICE_FAULTS, WIRE_FAULTS
 from .iso14443a import SimulatedPicc
 from .pn532_firmware import PARAM_REMOVE_PRE_POSTAMBLE, WAKE_ON_HSU, ChipReply, Pn532Firmware
 from .pn532_initiator import ChipSyntaxError
@@ -59,10 +60,8 @@ INITIAL_LINE_SPEED = 115_200
 #: ISO/IEC 14443-3: a single-size UID starting with this byte is random, drawn anew at every activation.
 RANDOM_UID_FIRST_BYTE = b"\x08"
 
-_FAULT_DEFAULTS = MappingProxyType({
-    "no_reply": False, "garbage": False, "slow_seconds": 0.0, "chip_absent": False,
-    "drop_acks": 0, "rf_errors": 0, "asleep": False,
-})
+#: Every fault off: False, 0 or 0.0 by the fault's type.
+_FAULT_DEFAULTS = MappingProxyType({name: kind() for name, kind in {**WIRE_FAULTS, **DEVICE_FAULTS["reader"]}.items()})
 
 
 class SimulatedPn532:

@@ -42,7 +42,7 @@ from typing import Any
 from ..loopback import is_loopback
 from .control import ControlError, ControlServer, describe_simulator, send_control
 from .endpoints import PtyEndpoint, TcpEndpoint
-from .faults import FaultyLink
+from .faults import DEVICE_FAULTS, FaultyLink
 
 ROLES = ("printer", "reader")
 
@@ -178,11 +178,13 @@ def _build_device(options: SimulatorOptions, notes: list[str]) -> FaultyLink:
 
 # -- command line -------------------------------------------------------------
 
-_FLAG_FAULTS = {  # flag dest -> (fault name, role or None for both)
-    "jam_at_card": ("jam_at_card", "printer"), "cover_open": ("cover_open", "printer"),
-    "mechanical_error": ("mechanical_error", "printer"), "chip_unreadable": ("chip_unreadable", "printer"),
-    "chip_absent": ("chip_absent", "reader"), "no_reply": ("no_reply", None), "garbage": ("garbage", None),
-}
+#: Faults with a command-line flag of the same name; a wire fault applies to either role.
+_FLAG_FAULTS = ("jam_at_card", "cover_open", "mechanical_error", "chip_unreadable", "chip_absent", "no_reply",
+                "garbage")
+
+
+def _fault_role(name: str) -> str | None:
+    return next((role for role, faults in DEVICE_FAULTS.items() if name in faults), None)
 
 
 def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -226,9 +228,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
 def options_from_args(args: argparse.Namespace) -> SimulatorOptions:
     role = args.sim_role
     faults: dict[str, object] = {}
-    for dest, (name, fault_role) in _FLAG_FAULTS.items():
-        value = getattr(args, dest, None)
-        if fault_role in (None, role) and value not in (None, False):
+    for name in _FLAG_FAULTS:
+        value = getattr(args, name, None)
+        if _fault_role(name) in (None, role) and value not in (None, False):
             faults[name] = value
     if args.slow_ms:
         faults["slow_seconds"] = args.slow_ms / 1000.0

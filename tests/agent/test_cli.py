@@ -61,8 +61,8 @@ def test_the_version_is_one_value_for_the_package_the_user_agent_and_the_metrics
     from importlib.metadata import version
 
     import agent
-    from agent.link import USER_AGENT
-    from agent.metrics import StationMetrics
+    from agent.jobs.link import USER_AGENT
+    from agent.observe.metrics import StationMetrics
 
     info = StationMetrics("3319-05").registry.get_sample_value("ktp_station_info",
                                                                {"station_id": "3319-05",

@@ -177,7 +177,7 @@ def test_schema_4_journal_gets_its_consumed_tally_from_its_history(tmp_path):
 def test_spool_size_ignores_a_payload_deleted_while_counting(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from agent.spool import Spool
+    from agent.jobs.spool import Spool
 
     spool = Spool(tmp_path)
     (tmp_path / "a.payload").write_bytes(b"x" * 10)

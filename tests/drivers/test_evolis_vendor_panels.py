@@ -17,12 +17,7 @@ from drivers.evolis.panels import (
     face_to_panels,
     panels_to_image,
 )
-from tests.drivers.vendor_streams import (  # noqa: F401  (vendor_streams is a fixture)
-    asymmetric_face,
-    reference_faces,
-    split_downloads,
-    vendor_streams,
-)
+from testbed.vendor_streams import asymmetric_face, reference_faces, split_downloads
 
 FACES = reference_faces()
 TEXT_FACES = ("text-white", "text-blue")

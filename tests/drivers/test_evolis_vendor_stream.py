@@ -24,9 +24,7 @@ from drivers.interfaces import CARD_HEIGHT, CARD_WIDTH
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.host import serve_over_pipe
 from drivers.transport import Transport
-from tests.drivers.vendor_streams import (  # noqa: F401  (vendor_streams is a fixture)
-    asymmetric_face, reference_faces, split_downloads, vendor_sdk, vendor_streams,
-)
+from testbed.vendor_streams import asymmetric_face, reference_faces, split_downloads, vendor_sdk
 
 FACES = reference_faces()
 CASES = [(name, ribbon) for name in ("text-white", "text-blue", "photo", "gradient") for ribbon in ("YMCKO", "KO")]
@@ -202,6 +200,6 @@ def test_driver_and_vendor_streams_decode_to_the_same_card(vendor_streams, ribbo
     assert our_card.getpixel((10, 5)) == (0, 0, 0)
 
 
-def test_the_vendor_library_is_really_there():
+def test_the_vendor_library_is_really_there(vendor_streams):  # the fixture skips, saying why, without it
     evolis = vendor_sdk()
     assert evolis.Connection is not None and evolis.PrintSession is not None

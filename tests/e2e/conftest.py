@@ -1,6 +1,6 @@
 import pytest
 
-from .harness import StationHarness
+from testbed.station import StationHarness
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from .harness import REPO, StationHarness
+from testbed.station import REPO, StationHarness
 
 pytestmark = pytest.mark.e2e
 

@@ -26,12 +26,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.journal import JobState
 from agent.keys import load_station_key
-from agent.manifest import open_payload, parse_manifest
-from agent.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
-from agent.redaction import PERSONAL_KEYS
+from agent.jobs.manifest import open_payload, parse_manifest
+from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
+from agent.observe.redaction import PERSONAL_KEYS
 from drivers.errors import Severity
 
-from .harness import STATION, StationHarness
+from testbed.station import STATION, StationHarness
 
 pytestmark = pytest.mark.e2e
 

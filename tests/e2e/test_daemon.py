@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from .harness import REPO
+from testbed.station import REPO
 
 pytestmark = pytest.mark.e2e
 

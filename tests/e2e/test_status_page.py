@@ -15,7 +15,7 @@ import subprocess
 import pytest
 import urllib3
 
-from .test_device_faults import value
+from tests.e2e.test_device_faults import value
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,8 @@ import tarfile
 
 import pytest
 
-from .harness import REPO
-from .test_device_faults import value
+from testbed.station import REPO
+from tests.e2e.test_device_faults import value
 
 pytestmark = pytest.mark.e2e
 
@@ -43,9 +43,9 @@ def held_by_open_cover(station) -> None:
 
 def issued_citizen_data(station, job_ids: list[str]) -> list[str]:
     """Names, NIKs and addresses in the card.json the server issued (decrypted with the station key)."""
-    from agent.carddata import parse_payload
+    from agent.card.data import parse_payload
     from agent.keys import load_station_key
-    from agent.manifest import open_payload, parse_manifest
+    from agent.jobs.manifest import open_payload, parse_manifest
 
     key = load_station_key(station.creds.station_private_key)
     found = []

@@ -17,7 +17,7 @@ import pytest
 from drivers.pn532.reader import Pn532Reader
 from drivers.serial_transport import SerialTransport
 
-from .pn532_sim import BLANK_UID, ReaderSimulator, chip_answers, host_commands, uid_in
+from tests.interop.pn532_sim import BLANK_UID, ReaderSimulator, chip_answers, host_commands, uid_in
 
 TOOLS = {name: shutil.which(name) for name in ("nfc-list", "nfc-poll", "nfc-scan-device")}
 pytestmark = pytest.mark.skipif(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .pn532_sim import BLANK_UID, ReaderSimulator, chip_answers, host_commands
+from tests.interop.pn532_sim import BLANK_UID, ReaderSimulator, chip_answers, host_commands
 
 pytest.importorskip("nfc", reason="nfcpy is not installed (pip install -e '.[test]')")
 NFCPY_SECONDS = 60

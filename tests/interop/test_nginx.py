@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.link import ServerLink
-from agent.manifest import PayloadRef
-from agent.transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
+from agent.jobs.link import ServerLink
+from agent.jobs.manifest import PayloadRef
+from agent.jobs.transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
 
-from ..e2e.harness import end_process
+from testbed.station import end_process
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .impaired import ImpairedLink, unavailable_reason
+from testbed.impaired_link import ImpairedLink, unavailable_reason
 
 REPO = Path(__file__).resolve().parents[2]
 REASON = unavailable_reason()
@@ -27,7 +27,7 @@ PORT = 18080
 def run_batch(link: ImpairedLink, tmp_path: Path, jobs: int, during=None, stall_seconds: int = 3) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     refs = tmp_path / "refs.json"
-    server = link.popen([sys.executable, "-m", "tests.netlink.batch", "serve", "--port", str(PORT),
+    server = link.popen([sys.executable, "-m", "testbed.batch_transfer", "serve", "--port", str(PORT),
                          "--jobs", str(jobs), "--out", str(refs)], cwd=REPO, env=env,
                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -36,7 +36,7 @@ def run_batch(link: ImpairedLink, tmp_path: Path, jobs: int, during=None, stall_
             assert server.poll() is None, server.stderr.read().decode()
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.05)
-        client = link.popen([sys.executable, "-m", "tests.netlink.batch", "fetch", "--refs", str(refs),
+        client = link.popen([sys.executable, "-m", "testbed.batch_transfer", "fetch", "--refs", str(refs),
                              "--spool", str(tmp_path / "spool"), "--stall-seconds", str(stall_seconds),
                              "--deadline", "35"], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

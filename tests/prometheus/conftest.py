@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from ..e2e.harness import REPO, StationHarness
+from testbed.station import REPO, StationHarness
 
 #: Cards the shared station prints before the tests look at it.
 PRINTED = 4

@@ -5,11 +5,11 @@ import pytest
 
 import drivers.evolis.reasons as evolis_reasons
 from agent.journal import JobState
-from agent.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
+from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
 from drivers.errors import Severity, StateReason
 
-from ..e2e.harness import REPO
-from .exposition import catalogue, families, family_of, samples
+from testbed.station import REPO
+from tests.prometheus.exposition import catalogue, families, family_of, samples
 
 pytestmark = pytest.mark.e2e
 CATALOGUE = REPO / "docs" / "metrics.md"

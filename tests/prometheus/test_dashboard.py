@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from ..e2e.harness import REPO
-from .exposition import promql_metric_names, rule_exprs, series_names
+from testbed.station import REPO
+from tests.prometheus.exposition import promql_metric_names, rule_exprs, series_names
 
 pytestmark = pytest.mark.e2e
 DASHBOARD = REPO / "prometheus" / "grafana" / "ktp-agent.dashboard.json"

@@ -5,8 +5,8 @@ import shutil
 import subprocess
 
 import pytest
-from ..e2e.harness import REPO
-from .exposition import alert_cases, rule_exprs
+from testbed.station import REPO
+from tests.prometheus.exposition import alert_cases, rule_exprs
 
 PROMETHEUS = REPO / "prometheus"
 RULES = PROMETHEUS / "rules" / "ktp-agent.rules.yml"

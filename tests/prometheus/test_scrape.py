@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from ..e2e.harness import REPO
-from .conftest import PRINTED
-from .server import PrometheusServer
+from testbed.station import REPO
+from tests.prometheus.conftest import PRINTED
+from testbed.prometheus import PrometheusServer
 
 pytestmark = [
     pytest.mark.e2e,

@@ -1,0 +1,324 @@
+"""The print worker: the one thread that owns the printer and the reader.
+
+For each downloaded job, in seq order: decrypt, validate, render, then the
+physical part, with the journal one step ahead of the hardware: the intent
+(and the printer's card counter) is committed before a blank moves, the
+blank's chip UID before the print command, the outcome right after. A blank
+is accounted by the printer's card counter (the one fed after the intent's
+``cards_before``), so a chip with a random UID is accounted as exactly.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Callable
+
+import structlog
+
+from drivers.errors import DeviceFaultError, DriverError, ProtocolError, TransportError
+from drivers.interfaces import CardFace, CardPosition, ChipTarget, Printer, PrinterStatus, Reader
+
+from ..config import Config
+from ..crashpoints import CrashPoints
+from ..jobs import Spool
+from ..journal import JobRecord, JobState, Journal
+from ..observe import StationMetrics
+from .preparer import CardPreparer, PreparedCard
+from .printer_state import FaultHistory, PrinterSnapshot
+from .recovery import Resolution, resolve_interrupted
+from .requests import DeviceRequest, DeviceRequestError
+
+log = structlog.get_logger("ktp.printing")
+
+#: How long a fault that needs a person (empty feeder, open cover) holds the queue between checks.
+HOLD_RECHECK_S = 2.0
+#: With no card to print, the printer's status (and its metrics) is read this often.
+IDLE_STATUS_S = 5.0
+CHIP_READ_TIMEOUT_S = 2.0
+#: Reasons no sensor reports: only trying again tells whether they cleared (a failed try
+#: moves no blank, and holds the queue for HOLD_RECHECK_S before the next).
+CLEARED_BY_RETRY = frozenset({"media-empty", "media-jam"})
+
+
+class PrintWorker:
+    def __init__(self, config: Config, journal: Journal, spool: Spool, metrics: StationMetrics,
+                 station_key: object, stop: threading.Event,
+                 open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
+                 outcome_ready: Callable[[], None], crash: CrashPoints | None = None) -> None:
+        self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
+        self._stop = stop
+        self._open_printer, self._open_reader = open_printer, open_reader
+        self._outcome_ready = outcome_ready
+        self._crash = crash or CrashPoints()
+        self._wake = threading.Event()
+        #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
+        self.devices_tried = threading.Event()
+        self.preparer = CardPreparer(journal, spool, station_key, metrics, stop, encoder=self._encode)
+        self._current: PreparedCard | None = None
+        self.printer: Printer | None = None
+        self.reader: Reader | None = None
+        self._backoff = 0.5
+        #: The printer's last status and the faults seen: written here, read by the station's status
+        #: and the metrics (bounded, in memory).
+        self.printer_state = PrinterSnapshot()
+        self.faults = FaultHistory()
+        self._requests: queue.Queue[DeviceRequest] = queue.Queue(maxsize=4)
+
+    def job_ready(self) -> None:
+        self._wake.set()
+        self.preparer.job_ready()
+
+    def _encode(self, face: CardFace) -> object | None:
+        """The printer's own encoding of a face, made on the preparer's thread (pure CPU)."""
+        printer = self.printer
+        return printer.prepare(face) if printer is not None else None
+
+    def _let_go(self, job_id: str) -> None:
+        if self._current is not None and self._current.job.job_id == job_id:
+            self._current = None
+        self.preparer.done(job_id)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ensure_devices()
+                self._recover_unfinished()
+                self.devices_tried.set()
+                self._serve_requests()
+                self._step()
+            except (TransportError, ProtocolError) as exc:
+                self.devices_tried.set()
+                self._went_offline(exc)
+        self._refuse_requests("the station is stopping")
+        self._close_devices()
+
+    # -- requests from other threads (the control socket) ----------------------
+    def on_devices(self, action: Callable[[Printer, Reader], object], timeout: float) -> object:
+        """Run ``action(printer, reader)`` on this thread, between jobs; wait at most ``timeout``.
+
+        Called from other threads; only this thread ever touches the devices.
+        """
+        request = DeviceRequest(action)
+        try:
+            self._requests.put_nowait(request)
+        except queue.Full:
+            raise DeviceRequestError("the printer is busy with other requests; try again") from None
+        self._wake.set()
+        self.preparer.interrupt()  # the worker may be waiting for a card
+        return request.wait(timeout)
+
+    def _serve_requests(self) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            request.run(self.printer, self.reader)
+
+    def _refuse_requests(self, why: str) -> None:
+        while True:
+            try:
+                self._requests.get_nowait().refuse(why)
+            except queue.Empty:
+                return
+
+    def _pause(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    # -- devices --------------------------------------------------------------
+    def _ensure_devices(self) -> None:
+        if self.printer is None:
+            self.printer = self._open_printer()
+            log.info("printer.connected", **_identity(self.printer))
+        if self.reader is None:
+            self.reader = self._open_reader()
+            log.info("reader.connected", firmware=self.reader.firmware())
+        self._backoff = 0.5
+
+    def _went_offline(self, exc: DriverError) -> None:
+        log.warning("device.offline", error=str(exc), retry_in_s=round(self._backoff, 1))
+        if self.printer is not None:  # count the fall, not every failed reconnect
+            self.metrics.printer_faults.labels("offline").inc()
+            self.faults.offline()
+        self._refuse_requests(f"the devices went offline: {exc}")
+        self.printer_state.publish(False, ())
+        self._close_devices()
+        self._stop.wait(self._backoff)
+        self._backoff = min(self._backoff * 2, 30.0)
+
+    def _close_devices(self) -> None:
+        for device in (self.printer, self.reader):
+            if device is not None:
+                try:
+                    device.close()
+                except DriverError:
+                    pass
+        self.printer = self.reader = None
+
+    # -- the queue ------------------------------------------------------------
+    def _step(self) -> None:
+        status = self.printer.status()
+        self.printer_state.publish(True, status.reasons, status)
+        self.faults.observe(status.reasons)
+        blocking = [r for r in status.reasons if r.stops_printing and r.keyword not in CLEARED_BY_RETRY]
+        if blocking:
+            log.info("queue.held", reasons=[str(r) for r in blocking])
+            self._pause(HOLD_RECHECK_S)
+            return
+        card = self._current or self.preparer.take(timeout=IDLE_STATUS_S)
+        if card is None:
+            return
+        self._current = card
+        record = self.journal.get(card.job.job_id)
+        if record is None or record.state is not JobState.DOWNLOADED:
+            self._let_go(card.job.job_id)  # finished meanwhile (e.g. resolved after a restart)
+            return
+        try:
+            self._process(card, status)
+        except DeviceFaultError as fault:
+            self.metrics.printer_faults.labels(fault.reason.keyword).inc()
+            self.printer_state.publish(True, (fault.reason,))
+            self.faults.fault(fault.reason, card.job.job_id)
+            log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
+            self._pause(HOLD_RECHECK_S)
+
+    def _process(self, card: PreparedCard, status: PrinterStatus) -> None:
+        job = card.job
+        if card.manifest.expires_at <= datetime.now(timezone.utc):
+            self._finish(job.job_id, JobState.EXPIRED, "expired")
+            return
+        if card.rejection is not None:
+            exc = card.rejection
+            self.metrics.count_rejection(exc.reason)
+            log.warning("job.rejected", job_id=job.job_id, reason=exc.reason, detail=exc.detail)
+            self._finish(job.job_id, JobState.REJECTED, exc.reason)
+            return
+        self._print(card, status)
+
+    def _print(self, card: PreparedCard, status: PrinterStatus) -> None:
+        job, printer, reader = card.job, self.printer, self.reader
+        status = self._clear_leftover_card(job.job_id, status)
+        waiting_blank = status.card_position is CardPosition.CONTACTLESS
+        # A blank left untouched at the contactless station is used, not wasted.
+        before = status.cards_inserted - 1 if waiting_blank else status.cards_inserted
+        self.journal.record_intent(job.job_id, before, status.panels_printed)
+        self._crash.hit("print.intent")
+        started = time.monotonic()
+        if not waiting_blank:
+            try:
+                printer.insert_to_contactless()
+            except DeviceFaultError:
+                self._settle_failed_insert(job.job_id, before)
+                raise
+            self._crash.hit("print.inserted")
+        target = reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
+        self._record_blank(job.job_id, target)
+        self._crash.hit("print.blank")
+        if target is None:
+            printer.reject_card()
+            self._finish(job.job_id, JobState.SPOILED, "chip-unreadable")
+            return
+        reader.release()
+        try:
+            printer.print_card(card.encoded if card.encoded is not None else card.face)
+        except DeviceFaultError as fault:
+            self._reject_quietly()
+            self._finish(job.job_id, JobState.SPOILED, fault.reason.keyword)
+            raise
+        self._crash.hit("print.done")
+        self.metrics.stage_seconds.labels("print").observe(time.monotonic() - started)
+        self.metrics.job_seconds.observe(max(0.0, time.time() - job.received_at))
+        self._finish(job.job_id, JobState.PRINTED, None)
+        self._crash.hit("print.outcome")
+
+    def _clear_leftover_card(self, job_id: str, status: PrinterStatus) -> PrinterStatus:
+        """Send a card already counted for another job to the reject box before this job starts.
+
+        A blank waiting untouched at the contactless station that no job has
+        counted is this job's to use. Any other card in the printer (one left
+        inside by a failed reject, or at the station but counted for a job
+        that finished or is in doubt) is already accounted for there; printing
+        this job on it would account one blank twice.
+        """
+        position = status.card_position
+        if position is CardPosition.NONE:
+            return status
+        if position is CardPosition.CONTACTLESS and self.journal.blank_owner(status.cards_inserted) is None:
+            return status
+        log.warning("printer.leftover_rejected", job_id=job_id, card=status.cards_inserted,
+                    position=position.value)
+        self.printer.reject_card()
+        return self.printer.status()
+
+    def _record_blank(self, job_id: str, target: ChipTarget | None) -> None:
+        if target is None:
+            self.journal.record_blank(job_id, None)
+        else:
+            self.journal.record_blank(job_id, target.uid_hex, uid_is_random=target.uid_is_random)
+
+    def _settle_failed_insert(self, job_id: str, before: int) -> None:
+        if self.printer.cards_inserted() == before:
+            self.journal.release_intent(job_id)
+        else:
+            self._reject_quietly()
+            self._finish(job_id, JobState.SPOILED, "insert-failed")
+
+    def _reject_quietly(self) -> None:
+        try:
+            self.printer.reject_card()
+        except DriverError as exc:
+            log.warning("printer.reject_failed", error=str(exc))
+
+    def _finish(self, job_id: str, outcome: JobState, reason: str | None) -> None:
+        body = self.journal.finish(job_id, outcome, self.config.station.id, reason=reason)
+        self._let_go(job_id)
+        random_uid = False
+        if outcome in (JobState.PRINTED, JobState.SPOILED):
+            self.metrics.cards.labels(outcome.value).inc()
+            record = self.journal.get(job_id)
+            random_uid = record is not None and record.blank_uid_random
+            if random_uid:
+                self.metrics.random_uid_blanks.inc()
+        if outcome is JobState.SPOILED:
+            self.faults.spoiled(reason or "unknown", job_id)
+        event = {JobState.PRINTED: "card.printed", JobState.SPOILED: "card.spoiled"}.get(outcome, "job.finished")
+        log.info(event, job_id=job_id, outcome=outcome.value, reason=reason, blank_serial=body["blank_serial"],
+                 blank_counter=body.get("blank_counter"), random_uid=random_uid)
+        self._outcome_ready()
+
+    # -- restart recovery -----------------------------------------------------
+    def _recover_unfinished(self) -> None:
+        """Resolve jobs left between intent and outcome from the printer's evidence."""
+        for job in self.journal.jobs_in(JobState.PRINTING):
+            status = self.printer.status()
+            resolution = resolve_interrupted(job, status)
+            log.info("job.recovered", job_id=job.job_id, resolution=resolution.value)
+            if resolution is Resolution.NOT_STARTED:
+                self.journal.release_intent(job.job_id)
+            elif resolution is Resolution.BLANK_WAITING:
+                self.journal.release_intent(job.job_id)  # the next attempt prints on that blank
+            elif resolution is Resolution.CARD_STUCK:
+                self._record_blank_at_station(job, status)
+                self._reject_quietly()
+                self._finish(job.job_id, JobState.SPOILED, "interrupted")
+            elif resolution is Resolution.PRINTED:
+                self._finish(job.job_id, JobState.PRINTED, None)
+            elif resolution is Resolution.REJECTED:
+                self._finish(job.job_id, JobState.SPOILED, "interrupted")
+            else:
+                self.journal.mark_in_doubt(job.job_id, "card left the printer; outcome unknown")
+                log.warning("job.in_doubt", job_id=job.job_id)
+
+    def _record_blank_at_station(self, job: JobRecord, status: PrinterStatus) -> None:
+        if job.blank_serial is None and status.card_position is CardPosition.CONTACTLESS:
+            target = self.reader.find_card(timeout=CHIP_READ_TIMEOUT_S)
+            if target is not None:
+                self._record_blank(job.job_id, target)
+
+
+def _identity(printer: Printer) -> dict[str, str]:
+    ident = printer.identity()
+    return {"model": ident.model, "serial": ident.serial, "firmware": ident.firmware}

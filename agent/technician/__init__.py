@@ -1,0 +1,13 @@
+"""The technician's surfaces: the CLI commands, the control socket, the station's status and its page,
+diagnose with its help-desk bundle, advice for each fault, and sync ahead of an outage."""
+from .commands import add_technician_commands
+from .control import ControlServer, socket_path
+from .diagnose import control_handlers
+from .journal_commands import add_jobs_commands, add_journal_commands, add_stock_commands
+from .station_status import StationState, StationStatus
+from .status import gather, printer_view
+from .status_page import render_status_page
+
+__all__ = ["ControlServer", "StationState", "StationStatus", "add_jobs_commands", "add_journal_commands", "add_stock_commands",
+           "add_technician_commands", "control_handlers", "gather", "printer_view", "render_status_page",
+           "socket_path"]
