@@ -1,4 +1,4 @@
-"""agent.carddata: the payload archive and card.json rules."""
+"""agent.card.data: the payload archive and card.json rules."""
 from __future__ import annotations
 
 import io
@@ -13,15 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from agent.card.data import (
-    FIELD_MAX_LENGTH,
-    CardData,
-    CardDataError,
-    CardPayload,
-    PayloadError,
-    parse_payload,
-    validate_card,
-)
+from agent.card.data import (FIELD_MAX_LENGTH, CardData, CardDataError, CardPayload, PayloadError, parse_payload,
+                             validate_card)
 
 TODAY = date(2024, 6, 1)
 
