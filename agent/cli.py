@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_technician_commands(sub)
 
+    from .offline import add_offline_commands
+
+    add_offline_commands(sub)
+
     jobs = sub.add_parser("jobserver", help="run the reference job server (stands for the central system)")
     from jobserver.cli import add_arguments
 

@@ -13,6 +13,7 @@ import sys
 import time
 
 from .advice import advise
+from .offline import offline_lines
 
 _T = {
     "station": ("Stasiun {id} · daemon {d}", "Station {id} · daemon {d}"),
@@ -200,6 +201,7 @@ def format_status(s: dict, lang: str) -> list[str]:
         link = s["link"]
         age = t("age", lang, s=link["age_s"]) if link["age_s"] is not None else ""
         lines.append(t("link", lang, state=t(f"link_{link['state']}", lang), age=age))
+    lines += offline_lines(s.get("offline"), lang)
     lines += format_reasons(p["reasons"], lang)
     lines += format_history(s, lang)
     return lines

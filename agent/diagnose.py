@@ -30,6 +30,7 @@ from .errors import AgentError
 from .journal import Journal
 from .journal_guard import JOURNAL_FILE, MARKER
 from .logs import recent_lines, redact
+from .offline import read_record
 from .status import gather, journal_statistics, printer_view, station_state
 
 #: How long a request waits for the print worker to finish its current card and take it.
@@ -139,12 +140,31 @@ def control_handlers(station: Any) -> dict[str, Handler]:
         station.poll_now()
         return {"status": station.status_snapshot()}
 
+    def import_bundle(request: dict) -> dict:
+        path = request.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise AgentError('import: give "path", an absolute path')
+        station.offline.request_import(Path(path))
+        return {"queued": path}
+
+    def export_results(request: dict) -> dict:
+        folder = request.get("folder")
+        if not isinstance(folder, str) or not os.path.isabs(folder):
+            raise AgentError('export-results: give "folder", an absolute path')
+        try:
+            written = station.offline.export(Path(folder))
+        except OSError as exc:
+            raise AgentError(f"export-results: {folder}: {exc.strerror or exc}") from None
+        return {"path": str(written.path), "count": written.count}
+
     return {
         "ping": lambda request: {"station_id": station.config.station.id, "pid": os.getpid()},
         "status": lambda request: {"status": station.status_snapshot()},
         "diagnose": diagnose,
         "bundle": bundle,
         "sync": sync,
+        "import": import_bundle,
+        "export-results": export_results,
     }
 
 
@@ -181,9 +201,14 @@ def collect_status(config: Config) -> dict:
     devices = probe_directly(config)
     journal = _journal(config)
     try:
-        return gather(config.station.id, journal, _offline_view(devices),
-                      reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
-                      daemon=False)
+        status = gather(config.station.id, journal, _offline_view(devices),
+                        reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
+                        daemon=False)
+        record = read_record(config.station.state_dir)
+        watch = config.offline.watch_dir
+        return {**status, "offline": {"watch_dir": str(watch) if watch else None, "busy": False, "progress": None,
+                                      "last_import": record["last_import"],
+                                      "last_receipts": record["last_receipts"]}}
     finally:
         journal.close()
 

@@ -24,11 +24,12 @@ from .http_metrics import MetricsServer
 from .intake import Intake
 from .journal import JobState
 from .journal_guard import open_checked
-from .keys import load_signing_key, load_station_key
+from .keys import load_signing_key, load_station_key, load_token
 from .link import ServerAccess
 from .manifest import ManifestVerifier
 from .metrics import StationMetrics
 from .metrics_auth import load_basic_auth, server_tls_context
+from .offline import BundleImporter, OfflineWorker
 from .printing import PrintWorker
 from .reporter import Reporter
 from .spool import Spool
@@ -53,12 +54,17 @@ class Station:
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
-        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
+        self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash,
+                                 retry=(config.transfer.retry_initial_seconds, config.transfer.retry_max_seconds))
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
                                     self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
+        self.offline = OfflineWorker(
+            BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt),
+            self.journal, config.station.id, load_token(access.token_file), state, config.offline.watch_dir,
+            config.offline.scan_seconds, self.stop_event)
         m = config.metrics
         self.metrics_server = MetricsServer(self.metrics.registry, m.host, m.port,
                                             routes={"/status": self._status_page},
@@ -68,7 +74,8 @@ class Station:
         self._threads = [
             threading.Thread(target=run, name=name, daemon=True)
             for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
-                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run))
+                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run),
+                              ("offline", self.offline.run))
         ]
 
     def _outcome_ready(self) -> None:
@@ -94,10 +101,11 @@ class Station:
     def status_snapshot(self) -> dict:
         """What `ktp-agent status` and the /status page show (see agent.status.gather)."""
         online, reasons, status = self.metrics.printer.read()
-        return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
-                      reader_online=self.printing.reader is not None,
-                      last_contact=gauge_value(self.metrics.last_contact),
-                      faults=self.printing.faults.recent(), daemon=True)
+        snapshot = gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
+                          reader_online=self.printing.reader is not None,
+                          last_contact=gauge_value(self.metrics.last_contact),
+                          faults=self.printing.faults.recent(), daemon=True)
+        return {**snapshot, "offline": self.offline.snapshot()}
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status_snapshot())
@@ -110,6 +118,7 @@ class Station:
         self.stop_event.set()
         self.fetcher.wake()
         self.reporter.wake()
+        self.offline.wake()
         self.printing.job_ready()
         for thread in self._threads:
             thread.join(timeout)
