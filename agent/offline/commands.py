@@ -61,8 +61,7 @@ def _import(args: argparse.Namespace) -> int:
 
     print(t("import_done", args.lang, **{k: summary.get(k, 0) for k in (
         "imported", "completed", "waiting", "known", "rejected")}))
-    extra = [line for line in offline_lines({"last_import": summary}, args.lang)[1:]]
-    for line in extra:
+    for line in offline_lines({"last_import": summary}, args.lang)[1:]:  # interrupted, refused
         print(line)
     return 0 if not (summary.get("interrupted") or summary.get("refused")) else 1
 

@@ -76,8 +76,7 @@ class OfflineWorker:
         while not self._stop.is_set():
             while (path := self._next_request()) is not None and not self._stop.is_set():
                 self.import_now(path)
-            if self._watch_dir is not None:
-                self._scan(self._watch_dir)
+            self.scan()
             self._wake.wait(self._scan_s if self._watch_dir is not None else 60.0)
             self._wake.clear()
 
@@ -102,7 +101,11 @@ class OfflineWorker:
             if self._progress is not None:
                 self._progress.update(done=done, total=total)
 
-    def _scan(self, watch_dir: Path) -> None:
+    def scan(self) -> None:
+        """Look at the watched folder once: import new bundles, give new media their receipts."""
+        watch_dir = self._watch_dir
+        if watch_dir is None:
+            return
         try:
             media = [watch_dir] + sorted(p for p in watch_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
         except OSError:
