@@ -142,3 +142,51 @@ def test_the_import_command_works_with_the_daemon_down_and_through_the_running_d
     assert len(station.pngs()) == 5 and set(first + second) <= {json.loads(line)["job_id"] for line in
                                                                  next(stick.glob("*.ktpresults")).read_text()
                                                                  .splitlines()[:-1]}
+
+
+def test_a_bundle_adds_no_trust_each_bad_job_is_rejected_as_if_polled_and_nothing_of_it_printed(make_station,
+                                                                                               tmp_path):
+    station = make_station()
+    media = tmp_path / "media"
+    media.mkdir()
+    station.config_path.write_text(station.config_path.read_text() + SHORT_CLOCK
+                                   + f'[offline]\nwatch_dir = "{media}"\nscan_seconds = 0.2\n')
+    good = station.issue(1)
+    defects = ("replay", "bad-signature", "wrong-station", "expired", "bad-version", "wrong-job-binding",
+               "bad-card-data")  # replay first: it repeats the sound job's seq
+    bad = {defect: station.issue(1, defect=defect)[0] for defect in defects}
+    tampered = station.issue(1, defect="tampered-payload")[0]
+    bundle = write_bundle(station.server.store, STATION, tmp_path).path
+    _cut_link(station)
+    station.start_daemon()
+    _mount(media, "STICK", [bundle])
+    station.wait_for(lambda: _status(station)["queue"].get("printed", 0) == 1, "the sound job printed", 60)
+    journal_reasons = station.wait_for(lambda: _reasons(station, list(bad.values())), "every bad job rejected", 60)
+    assert station.stop_daemon() == 0
+    expected = {"bad-signature": "bad-signature", "wrong-station": "wrong-station", "expired": "expired",
+                "bad-version": "bad-version", "replay": "replay", "wrong-job-binding": "bad-payload",
+                "bad-card-data": "bad-card-data"}
+    assert {defect: journal_reasons[job_id] for defect, job_id in bad.items()} == expected
+    assert len(station.pngs()) == 1 and good[0] not in journal_reasons
+    assert _state(station, tampered) == "verified"  # its payload on the stick is not the signed one: it waits
+
+
+def _reasons(station, job_ids: list[str]) -> dict[str, str] | None:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{station.state / 'journal.sqlite3'}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = dict(db.execute("SELECT job_id, reason FROM jobs WHERE state='rejected'").fetchall())
+    finally:
+        db.close()
+    return rows if all(j in rows for j in job_ids) else None
+
+
+def _state(station, job_id: str) -> str:
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{station.state / 'journal.sqlite3'}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT state FROM jobs WHERE job_id=?", (job_id,)).fetchone()[0]
+    finally:
+        db.close()
