@@ -62,7 +62,8 @@ class Station:
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
         self.offline = OfflineWorker(
-            BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt),
+            BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt,
+                           should_stop=self.stop_event.is_set),
             self.journal, config.station.id, load_token(access.token_file), state, config.offline.watch_dir,
             config.offline.scan_seconds, self.stop_event)
         m = config.metrics

@@ -74,12 +74,14 @@ class BundleImporter:
 
     def __init__(self, journal: Journal, intake: Intake, spool: Spool, station_id: str,
                  mark_ready: Callable[[str], None],
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
         """``mark_ready(job_id)``: the job's payload is in the spool (the daemon's fetcher adopts it)."""
         self.journal, self.intake, self.spool = journal, intake, spool
         self.station_id = station_id
         self._mark_ready = mark_ready
         self._clock = clock
+        self._should_stop = should_stop
 
     def import_path(self, path: Path, progress: Progress = lambda done, total: None,
                     opener: Callable[[Path], BundleReader] = BundleReader) -> ImportSummary:
@@ -107,6 +109,9 @@ class BundleImporter:
                                 unreadable=index.damaged_entries)
         progress(0, summary.total)
         for done, entry in enumerate(index.entries, start=1):
+            if self._should_stop():
+                summary.interrupted = "the station is stopping"
+                break
             try:
                 outcome = self._one(reader, entry)
             except MediumGoneError as exc:

@@ -264,6 +264,17 @@ def test_an_io_error_mid_import_stops_before_the_job_being_read_and_a_reread_com
     assert (again.imported, again.known) == (1, 3)
 
 
+def test_an_import_stops_between_jobs_when_the_station_stops(tmp_path, central):
+    station = StationSide(tmp_path, central)
+    stopping = threading.Event()
+    station.importer = BundleImporter(station.journal, station.intake, station.spool, STATION,
+                                      mark_ready=station.journal.mark_downloaded, should_stop=stopping.is_set)
+    summary = station.importer.import_path(central.bundle(tmp_path),
+                                           progress=lambda done, total: done == 1 and stopping.set())
+    assert summary.imported == 1 and summary.interrupted == "the station is stopping"
+    station.assert_consistent()
+
+
 def test_not_a_zip_is_refused_without_touching_the_journal(tmp_path, central):
     station = StationSide(tmp_path, central)
     path = tmp_path / "x.ktpjobs"
@@ -289,7 +300,7 @@ _FUZZ_BUNDLE = bundle_bytes(pending_jobs(_FUZZ_CENTRAL.store, STATION),
                             STATION, datetime.now(timezone.utc))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.integers(0, len(_FUZZ_BUNDLE) - 1), st.integers(0, 255)), max_size=8),
        st.one_of(st.none(), st.integers(0, len(_FUZZ_BUNDLE))))
 def test_a_damaged_bundle_never_crashes_the_import_nor_leaves_a_partial_job(tmp_path_factory, flips, cut):

@@ -122,7 +122,6 @@ def test_the_import_command_works_with_the_daemon_down_and_through_the_running_d
     stick.mkdir()
     write_bundle(station.server.store, STATION, stick / "a.ktpjobs")
     _cut_link(station)
-    (station.state / "spool").mkdir(parents=True)
     done = _cli(station, "import", str(stick))                 # daemon down: the journal opened here
     assert done.returncode == 0, done.stderr
     assert "3 pekerjaan baru siap dicetak tanpa jaringan" in done.stdout
