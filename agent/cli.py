@@ -58,9 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     add_journal_commands(sub)
     add_stock_commands(sub)
 
-    from .technician import add_technician_commands
+    from .technician import add_offline_commands, add_technician_commands
 
     add_technician_commands(sub)
+    add_offline_commands(sub)
 
     jobs = sub.add_parser("jobserver", help="run the reference job server (stands for the central system)")
     from jobserver.cli import add_arguments

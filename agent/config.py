@@ -81,6 +81,14 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class OfflineConfig:
+    """Removable media: a folder where sticks are mounted, imported and given receipts by themselves."""
+
+    watch_dir: Path | None = None   # e.g. /media/ktp: bundles found there (or one level down) are imported
+    scan_seconds: float = 5.0       # how often the folder is looked at
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     station: StationConfig
@@ -90,6 +98,7 @@ class Config:
     metrics: MetricsConfig
     spool: SpoolConfig
     transfer: TransferConfig = TransferConfig()
+    offline: OfflineConfig = OfflineConfig()
 
 
 class _Section:
@@ -187,7 +196,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _build(file: Path, doc: dict[str, Any]) -> Config:
-    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer")
+    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "offline")
     for name in doc:
         if name not in known:
             raise ConfigError(f"{file}: [{name}]: unknown section")
@@ -206,6 +215,8 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         metrics=_metrics(sections["metrics"]),
         spool=_spool(sections["spool"]),
         transfer=_transfer(sections["transfer"]),
+        offline=OfflineConfig(watch_dir=sections["offline"].path("watch_dir", required=False),
+                              scan_seconds=_number(sections["offline"], "scan_seconds", 5.0)),
     )
     for section in sections.values():
         section.reject_unknown()

@@ -3,7 +3,8 @@
 Workers talk through the journal and wake-ups: the fetcher (poll and
 download ahead, ``transfer.parallel_downloads`` threads), the card preparer
 (decrypt, check and render the next cards), the print worker (the only owner
-of the devices) and the reporter (drains the outbox).
+of the devices), the reporter (drains the outbox) and the offline desk
+(bundles in from removable media, receipts out).
 """
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from .crashpoints import CrashPoints
 from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
 from .journal import JobState
 from .journal_guard import open_checked
-from .keys import load_signing_key, load_station_key
+from .keys import load_signing_key, load_station_key, load_token
 from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
+from .offline import BundleImporter, OfflineWorker
 from .printing import PrintWorker
 from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
                          render_status_page, socket_path)
@@ -45,12 +47,18 @@ class Station:
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash,
-                                 tally=self.tally)
+                                 tally=self.tally,
+                                 retry=(config.transfer.retry_initial_seconds, config.transfer.retry_max_seconds))
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
                                     self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready, tally=self.tally)
+        self.offline = OfflineWorker(
+            BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt,
+                           should_stop=self.stop_event.is_set),
+            self.journal, config.station.id, load_token(access.token_file), state, config.offline.watch_dir,
+            config.offline.scan_seconds, self.stop_event)
         # The metrics read each owner's state at scrape time.
         self.metrics.watch_journal(self.journal.gauges)
         self.metrics.watch_printer(self.printing.printer_state.read)
@@ -64,7 +72,8 @@ class Station:
         self._threads = [
             threading.Thread(target=run, name=name, daemon=True)
             for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
-                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run))
+                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run),
+                              ("offline", self.offline.run))
         ]
 
     def _outcome_ready(self) -> None:
@@ -89,11 +98,11 @@ class Station:
 
     def status(self) -> StationStatus:
         """What `ktp-agent status`, diagnose, the control socket and the /status page show, read now
-        from each owner: the journal, the print worker and the link's tally."""
+        from each owner: the journal, the print worker, the link's tally and the offline desk."""
         online, reasons, status = self.printing.printer_state.read()
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
-                      faults=self.printing.faults.events(), daemon=True)
+                      faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot())
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())
@@ -106,6 +115,7 @@ class Station:
         self.stop_event.set()
         self.fetcher.wake()
         self.reporter.wake()
+        self.offline.wake()
         self.printing.job_ready()
         for thread in self._threads:
             thread.join(timeout)

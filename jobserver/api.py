@@ -15,6 +15,7 @@ from typing import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from .faults import PayloadFaults, Throttle
+from .receipts import ReceiptError, apply_receipts
 from .issuing import DefectError
 from .responses import Response, error_response, json_response
 from .sealing import poll_entry
@@ -25,6 +26,7 @@ MAX_LIMIT = 100
 _POLL = re.compile(r"\A/v1/stations/([^/]+)/jobs\Z")
 _PAYLOAD = re.compile(r"\A/v1/payloads/([0-9a-f]{64})\Z")
 _RESULT = re.compile(r"\A/v1/jobs/([^/]+)/result\Z")
+_RECEIPTS = re.compile(r"\A/v1/stations/([^/]+)/receipts\Z")
 _ADMIN_JOBS = re.compile(r"\A/v1/admin/jobs\Z")
 _ADMIN_RESULTS = re.compile(r"\A/v1/admin/results\Z")
 _ADMIN_BLANK_AUDIT = re.compile(r"\A/v1/admin/blank-audit\Z")
@@ -82,6 +84,7 @@ class JobApi:
             (_POLL, ("GET", "HEAD"), self._poll),
             (_PAYLOAD, ("GET", "HEAD"), self._payload),
             (_RESULT, ("POST",), self._result),
+            (_RECEIPTS, ("POST",), self._receipts),
             (_ADMIN_JOBS, ("POST",), self._admin_add_jobs),
             (_ADMIN_RESULTS, ("GET", "HEAD"), self._admin_results),
             (_ADMIN_BLANK_AUDIT, ("GET", "HEAD"), self._admin_blank_audit),
@@ -132,6 +135,17 @@ class JobApi:
             return error_response(400, "body is not UTF-8 JSON", field="body")
         status, body = self._store.record(job_id, report)
         return json_response(status, body)
+
+    def _receipts(self, request: ApiRequest, station_id: str) -> Response:
+        """Section 6: a station's receipts file, checked with its own token and applied."""
+        if station_id != request.station_id:
+            return error_response(403, "a station may only send its own receipts")
+        token = next(t for t, owner in self._tokens.items() if owner == station_id)
+        try:
+            outcome = apply_receipts(self._store, station_id, request.body, token)
+        except ReceiptError as exc:
+            return error_response(400, f"bad receipts: {exc}", field="body")
+        return json_response(200, outcome.as_dict())
 
     def _admin_add_jobs(self, request: ApiRequest) -> Response:
         try:

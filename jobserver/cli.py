@@ -35,9 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll-after", type=int, default=30, metavar="S",
                         help="poll_after_s told to the station (default 30)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    from .offline_cli import add_offline_commands
+
+    add_offline_commands(parser.add_subparsers(dest="offline_action", metavar="ACTION"))
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "offline_action", None):
+        return args.offline_run(args)
     try:
         host, port = parse_listen(args.listen)
         server, lines = _prepare(args, host, port)

@@ -118,6 +118,15 @@ class Fetcher:
         self._next_poll = 0.0
         self.wake()
 
+    def adopt(self, job_id: str) -> None:
+        """A verified job's payload was put in the spool by other means (an offline bundle): mark it
+        downloaded, unless a worker is fetching it now (that worker finds it and marks it)."""
+        with self._claims:
+            if job_id in self._in_flight:
+                return
+            self.journal.mark_downloaded(job_id)
+        self._job_ready()
+
     def workers(self) -> list[tuple[str, Callable[[], None]]]:
         """A thread's name and body for each download in flight."""
         return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.download_cycle))

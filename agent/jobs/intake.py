@@ -10,6 +10,7 @@ central system must not receive a reason it does not know.
 """
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime
 
@@ -31,12 +32,17 @@ class Intake:
         self.journal = journal
         self.verifier = verifier
         self.metrics = metrics
+        self._taking = threading.Lock()  # the poll and an offline bundle may bring the same job at once
 
     def accept_all(self, entries: list[SignedEntry], now: datetime) -> int:
         """Take one poll's entries; returns how many new jobs were verified."""
         return sum(self.accept(entry, now) for entry in entries)
 
     def accept(self, entry: SignedEntry, now: datetime) -> bool:
+        with self._taking:
+            return self._accept(entry, now)
+
+    def _accept(self, entry: SignedEntry, now: datetime) -> bool:
         job_id = peek_job_id(entry.manifest)
         if job_id is None:
             log.warning("job.unidentifiable", size=len(entry.manifest))

@@ -24,12 +24,15 @@ log = structlog.get_logger("ktp.reporter")
 
 class Reporter:
     def __init__(self, link: ServerLink, journal: Journal, spool: Spool, metrics: StationMetrics,
-                 stop: threading.Event, crash: CrashPoints | None = None, tally: LinkTally | None = None) -> None:
+                 stop: threading.Event, crash: CrashPoints | None = None, tally: LinkTally | None = None,
+                 retry: tuple[float, float] = (1.0, 300.0)) -> None:
+        """``tally``: the link's, noted at each report the server holds; ``retry``: first and longest
+        back-off (seconds) while the link is down."""
         self._crash = crash or CrashPoints()
         self.tally = tally or LinkTally()
         self.link, self.journal, self.spool, self.metrics = link, journal, spool, metrics
         self._stop = stop
-        self._loop = LinkLoop(metrics, stop)
+        self._loop = LinkLoop(metrics, stop, *retry)
 
     def wake(self) -> None:
         self._loop.wake()

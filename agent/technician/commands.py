@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .advice import advise
+from ..offline import offline_lines
 from .station_status import Reason, StationState, StationStatus
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
     if s.daemon:
         age = t("age", lang, s=s.link.age_s) if s.link.age_s is not None else ""
         lines.append(t("link", lang, state=t(f"link_{s.link.state.value}", lang), age=age))
+    lines += offline_lines(s.offline, lang)
     lines += format_reasons(p.reasons, lang)
     lines += format_history(s, lang)
     return lines

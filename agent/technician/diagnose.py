@@ -29,6 +29,7 @@ from ..errors import AgentError
 from ..journal import Journal
 from ..journal_guard import JOURNAL_FILE, MARKER
 from ..observe import recent_lines, redact
+from ..offline import offline_at_rest
 from ..printing import DeviceRequestError
 from .control import ControlClient, DaemonNotRunningError, Handler, socket_path
 from .station_status import PrinterView, StationStatus
@@ -141,12 +142,31 @@ def control_handlers(station: Any) -> dict[str, Handler]:
         station.poll_now()
         return {"status": station.status().to_json()}
 
+    def import_bundle(request: dict) -> dict:
+        path = request.get("path")
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise AgentError('import: give "path", an absolute path')
+        station.offline.request_import(Path(path))
+        return {"queued": path}
+
+    def export_results(request: dict) -> dict:
+        folder = request.get("folder")
+        if not isinstance(folder, str) or not os.path.isabs(folder):
+            raise AgentError('export-results: give "folder", an absolute path')
+        try:
+            written = station.offline.export(Path(folder))
+        except OSError as exc:
+            raise AgentError(f"export-results: {folder}: {exc.strerror or exc}") from None
+        return {"path": str(written.path), "count": written.count}
+
     return {
         "ping": lambda request: {"station_id": station.config.station.id, "pid": os.getpid()},
         "status": lambda request: {"status": station.status().to_json()},
         "diagnose": diagnose,
         "bundle": bundle,
         "sync": sync,
+        "import": import_bundle,
+        "export-results": export_results,
     }
 
 
@@ -203,13 +223,15 @@ def collect_diagnose(config: Config, test_card: bool = False) -> Diagnosis:
 
 
 def _status_directly(config: Config, devices: dict) -> StationStatus:
-    """The daemon is down: the journal, and the devices as ``probe_directly`` just found them."""
+    """The daemon is down: the journal, the devices as ``probe_directly`` just found them, and the last
+    import and receipts the state folder keeps."""
     journal = _journal(config)
     try:
         if devices["printer"].get("test_card", {}).get("done"):
             _count_test_card(journal)
         return gather(config.station.id, journal, _printer_seen(devices),
-                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False)
+                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False,
+                      offline=offline_at_rest(config.station.state_dir, config.offline.watch_dir))
     finally:
         journal.close()
 

@@ -2,7 +2,7 @@
 
 ``ktp-agent status``, ``diagnose``, the control socket and the ``/status`` page
 all show this value; ``agent.technician.status.gather`` builds it from its
-owners (the journal, the print worker, the link's tally). Nothing in it is
+owners (the journal, the print worker, the link's tally, the offline desk). Nothing in it is
 citizen data: job ids, states, counters, reason keywords, times.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from ..offline import OfflineStatus
 from ..printing import FaultEvent
 
 
@@ -115,6 +116,7 @@ class StationStatus:
     faults: tuple[FaultEvent, ...]   # newest first
     spoiled: tuple[SpoiledCard, ...]
     today: Today
+    offline: OfflineStatus | None = None   # removable media; None where the station has no offline desk
 
     def history(self, limit: int) -> list[tuple[float, str, str | None]]:
         """(time, keyword, job id) of the faults seen and the journal's spoiled cards, newest first;
@@ -142,6 +144,7 @@ class StationStatus:
             "spoiled": [{"job_id": c.job_id, "keyword": c.keyword, "at": c.at} for c in self.spoiled],
             "today": {"date": self.today.date, "printed": list(self.today.printed),
                       "spoiled": list(self.today.spoiled)},
+            "offline": self.offline.to_json() if self.offline else None,
         }
 
     @classmethod
@@ -156,6 +159,7 @@ class StationStatus:
             faults=tuple(FaultEvent(**e) for e in doc["faults"]),
             spoiled=tuple(SpoiledCard(**c) for c in doc["spoiled"]),
             today=Today(today["date"], tuple(today["printed"]), tuple(today["spoiled"])),
+            offline=OfflineStatus.from_json(doc["offline"]) if doc.get("offline") else None,
         )
 
 

@@ -11,6 +11,7 @@ import time
 from html import escape
 
 from .advice import advise
+from ..offline import offline_lines
 from .station_status import StationStatus
 
 REFRESH_S = 10
@@ -46,7 +47,7 @@ def render_status_page(s: StationStatus) -> bytes:
     when = time.strftime("%d-%m-%Y %H:%M:%S", time.localtime(s.at))
     body = "".join([
         f'<div class="banner {kind}" id="state">{escape(headline)}<small>{escape(sub)}</small></div>',
-        _faults(s), _queue(s), _supplies(s), _link(s), _chart(s), _history(s),
+        _faults(s), _queue(s), _supplies(s), _link(s), _offline(s), _chart(s), _history(s),
     ])
     page = (f'<!doctype html><html lang="id"><head><meta charset="utf-8">'
             f'<meta http-equiv="refresh" content="{REFRESH_S}">'
@@ -110,6 +111,14 @@ def _link(s: StationStatus) -> str:
             ("Printer", "terhubung" if s.printer.online else "tidak terhubung"),
             ("Pembaca kartu", "terhubung" if s.reader_online else "tidak terhubung")]
     return f'<section id="link"><h2>Koneksi</h2>{_rows(rows)}</section>'
+
+
+def _offline(s: StationStatus) -> str:
+    lines = offline_lines(s.offline, "id")
+    if not lines:
+        return ""
+    items = "".join(f"<p>{escape(line)}</p>" for line in lines)
+    return f'<section class="wide" id="offline"><h2>Media lepas (stik USB)</h2>{items}</section>'
 
 
 def _chart(s: StationStatus) -> str:
