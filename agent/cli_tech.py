@@ -22,6 +22,16 @@ _T = {
     "ready": ("SIAP MENCETAK", "READY TO PRINT"),
     "stopped": ("BERHENTI — perlu tindakan", "STOPPED — needs action"),
     "offline": ("PRINTER TIDAK TERHUBUNG", "PRINTER NOT CONNECTED"),
+    "held-for-power": ("DITAHAN — baterai UPS rendah, menunggu listrik PLN",
+                       "HELD — UPS battery low, waiting for mains"),
+    "power": ("Daya: {state}; UPS {ups} {link}, baterai {charge}, sisa waktu {runtime} (minimum {min:.0f} s)",
+              "Power: {state}; UPS {ups} {link}, charge {charge}, runtime {runtime} (minimum {min:.0f} s)"),
+    "power_mains": ("listrik PLN", "mains"),
+    "power_battery": ("BATERAI UPS (tetap mencetak)", "ON BATTERY (still printing)"),
+    "power_low-battery": ("BATERAI UPS RENDAH (kartu baru ditahan)", "UPS BATTERY LOW (new cards held)"),
+    "power_unknown": ("tidak diketahui", "unknown"),
+    "ups_up": ("tersambung", "connected"),
+    "ups_down": ("TIDAK TERBACA ({p}); pencetakan tetap berjalan", "NOT READABLE ({p}); printing goes on"),
     "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "
               "{out} laporan menunggu dikirim",
               "Queue: {dl} ready to print, {wait} downloading, {pr} printing, {doubt} in doubt; "
@@ -200,9 +210,20 @@ def format_status(s: dict, lang: str) -> list[str]:
         link = s["link"]
         age = t("age", lang, s=link["age_s"]) if link["age_s"] is not None else ""
         lines.append(t("link", lang, state=t(f"link_{link['state']}", lang), age=age))
-    lines += format_reasons(p["reasons"], lang)
+    lines += format_power(s.get("power"), lang)
+    lines += format_reasons(p["reasons"] + ((s.get("power") or {}).get("reasons") or []), lang)
     lines += format_history(s, lang)
     return lines
+
+
+def format_power(power: dict | None, lang: str) -> list[str]:
+    if power is None:
+        return []
+    link = t("ups_up", lang) if power["link"] == "up" else t("ups_down", lang, p=power["link"])
+    charge = "—" if power["charge_ratio"] is None else f"{power['charge_ratio']:.0%}"
+    runtime = "—" if power["runtime_s"] is None else f"{power['runtime_s']:.0f} s"
+    return [t("power", lang, state=t(f"power_{power['state']}", lang), ups=power["ups"], link=link,
+              charge=charge, runtime=runtime, min=power["min_runtime_s"])]
 
 
 def format_reasons(reasons: list[dict], lang: str) -> list[str]:

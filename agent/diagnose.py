@@ -127,7 +127,7 @@ def control_handlers(station: Any) -> dict[str, Handler]:
         status = station.status_snapshot()
         if found["printer"].get("status"):  # fresher than the worker's last snapshot (e.g. after a test card)
             status["printer"] = found["printer"]["status"]
-            status["state"] = station_state(status["printer"])
+            status["state"] = station_state(status["printer"], status.get("power"))
         return {"diagnose": {"devices": found, "status": status}}
 
     def bundle(request: dict) -> dict:

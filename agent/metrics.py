@@ -181,6 +181,13 @@ class StationMetrics:
     def watch_journal(self, gauges: Callable[[], JournalGauges]) -> None:
         self.registry.register(_JournalCollector(gauges))
 
+    def mean_stage_seconds(self, stage: str) -> float | None:
+        """The mean time of ``stage`` so far (None before the first)."""
+        found = {s.name: s.value for m in self.stage_seconds.collect() for s in m.samples
+                 if s.labels.get("stage") == stage and s.name.endswith(("_sum", "_count"))}
+        count = found.get("ktp_stage_duration_seconds_count", 0)
+        return found["ktp_stage_duration_seconds_sum"] / count if count else None
+
     def count_bytes(self, kind: str, n: int) -> None:
         self.link_bytes.labels(kind).inc(n)
 

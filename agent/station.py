@@ -29,6 +29,7 @@ from .link import ServerAccess
 from .manifest import ManifestVerifier
 from .metrics import StationMetrics
 from .metrics_auth import load_basic_auth, server_tls_context
+from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .reporter import Reporter
 from .spool import Spool
@@ -53,9 +54,12 @@ class Station:
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
+        self.power = open_power(config.power.ups, config.power.min_runtime_s, self.stop_event,
+                                lambda: self.metrics.mean_stage_seconds("print"), lambda: self.printing.job_ready())
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash)
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
-                                    self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
+                                    self.stop_event, open_printer, open_reader, self._outcome_ready, crash,
+                                    power=self.power)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready)
@@ -65,10 +69,14 @@ class Station:
                                             tls=server_tls_context(m.tls_cert, m.tls_key),
                                             auth=load_basic_auth(m.basic_auth_file))
         self.control = ControlServer(socket_path(state), control_handlers(self))
+        power_thread = (("power", self.power.run),) if isinstance(self.power, PowerMonitor) else ()
+        if power_thread:
+            self.metrics.registry.register(PowerCollector(self.power))
         self._threads = [
             threading.Thread(target=run, name=name, daemon=True)
             for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
-                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run))
+                              ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run),
+                              *power_thread)
         ]
 
     def _outcome_ready(self) -> None:
@@ -97,7 +105,7 @@ class Station:
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader is not None,
                       last_contact=gauge_value(self.metrics.last_contact),
-                      faults=self.printing.faults.recent(), daemon=True)
+                      faults=self.printing.faults.recent(), daemon=True, power=power_view(self.power))
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status_snapshot())

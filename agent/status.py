@@ -89,18 +89,20 @@ def printer_view(online: bool, reasons: Iterable[StateReason], status: PrinterSt
     return view
 
 
-def station_state(printer: dict) -> str:
-    """``ready``, ``stopped`` (an error reason holds the queue) or ``offline``."""
+def station_state(printer: dict, power: dict | None = None) -> str:
+    """``ready``, ``stopped`` (an error reason holds the queue), ``offline`` or ``held-for-power``."""
     if not printer["online"]:
         return "offline"
     if any(r["severity"] == "error" for r in printer["reasons"]):
         return "stopped"
+    if power is not None and power["held"]:
+        return "held-for-power"
     return "ready"
 
 
 def gather(station_id: str, journal: Journal, printer: dict, *, reader_online: bool | None,
            last_contact: float | None, faults: list[dict], daemon: bool,
-           now: float | None = None) -> dict:
+           now: float | None = None, power: dict | None = None) -> dict:
     """Everything ``ktp-agent status`` and the status page show."""
     now = time.time() if now is None else now
     counts = journal.counts_by_state()
@@ -110,7 +112,7 @@ def gather(station_id: str, journal: Journal, printer: dict, *, reader_online: b
         "station_id": station_id,
         "at": now,
         "daemon": daemon,
-        "state": station_state(printer),
+        "state": station_state(printer, power),
         "queue": {s.value: n for s, n in counts.items()},
         "outbox": journal.outbox_depth(),
         "stock": {"blanks_left": left, "per_day": round(per_day, 2),
@@ -121,6 +123,7 @@ def gather(station_id: str, journal: Journal, printer: dict, *, reader_online: b
         "faults": faults,
         "spoiled": recent_spoiled(journal_file),
         "today": cards_per_hour(journal_file, now),
+        "power": power,
     }
 
 

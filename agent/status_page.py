@@ -18,7 +18,11 @@ _STATE = {
     "ready": ("ok", "SIAP MENCETAK", "Printer siap; pekerjaan dicetak begitu tiba."),
     "stopped": ("bad", "BERHENTI — PERLU TINDAKAN", "Pencetakan ditahan sampai gangguan di bawah ditangani."),
     "offline": ("bad", "PRINTER TIDAK TERHUBUNG", "Agen mencoba menyambung lagi sendiri."),
+    "held-for-power": ("bad", "DITAHAN — BATERAI UPS RENDAH",
+                       "Kartu yang sedang dicetak diselesaikan; kartu baru menunggu listrik PLN kembali."),
 }
+_POWER = {"mains": "listrik PLN", "battery": "BATERAI UPS", "low-battery": "BATERAI UPS RENDAH",
+          "unknown": "tidak diketahui"}
 _SEVERITY = {"error": "galat", "warning": "peringatan", "report": "info"}
 _LINK = {"ok": "tersambung", "down": "terputus", "never": "belum pernah tersambung sejak agen mulai"}
 
@@ -59,7 +63,7 @@ def render_status_page(snapshot: dict) -> bytes:
 
 
 def _faults(s: dict) -> str:
-    reasons = s["printer"]["reasons"]
+    reasons = s["printer"]["reasons"] + ((s.get("power") or {}).get("reasons") or [])
     if not reasons:
         return '<section class="wide" id="faults"><h2>Gangguan aktif</h2><p>Tidak ada gangguan.</p></section>'
     items = []
@@ -109,6 +113,11 @@ def _link(s: dict) -> str:
     rows = [("Server pusat", _LINK.get(link["state"], link["state"])), ("Kontak terakhir", age),
             ("Printer", "terhubung" if s["printer"]["online"] else "tidak terhubung"),
             ("Pembaca kartu", "terhubung" if s["reader"]["online"] else "tidak terhubung")]
+    power = s.get("power")
+    if power is not None:
+        runtime = "—" if power["runtime_s"] is None else f"{power['runtime_s']:.0f} detik"
+        rows += [("Daya", _POWER.get(power["state"], power["state"])), ("Sisa waktu baterai UPS", runtime),
+                 ("Koneksi ke UPS (upsd)", "tersambung" if power["link"] == "up" else "TERPUTUS")]
     return f'<section id="link"><h2>Koneksi</h2>{_rows(rows)}</section>'
 
 

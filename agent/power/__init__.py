@@ -1,0 +1,38 @@
+"""The station's power: its UPS read through Network UPS Tools, and whether a new blank may be taken.
+
+Public names: ``open_power`` (from the ``[power]`` configuration, the monitor
+or ``MainsOnly`` when there is no UPS), ``power_view`` (the status part) and
+``PowerCollector`` (the metrics).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from .collector import PowerCollector
+from .monitor import PowerMonitor, view
+from .nut import UpsAddress
+
+
+class MainsOnly:
+    """No UPS configured: a blank may always be taken, and there is nothing to show."""
+
+    def may_take_blank(self) -> bool:
+        return True
+
+    def held(self, job_id: str) -> None:
+        pass
+
+
+def open_power(ups: str | None, min_runtime_s: float | None, stop: threading.Event,
+               card_seconds: Callable[[], float | None], changed: Callable[[], None]) -> PowerMonitor | MainsOnly:
+    if ups is None:
+        return MainsOnly()
+    return PowerMonitor(UpsAddress.parse(ups), min_runtime_s, stop, card_seconds, changed)
+
+
+def power_view(power: PowerMonitor | MainsOnly) -> dict | None:
+    return view(power.snapshot()) if isinstance(power, PowerMonitor) else None
+
+
+__all__ = ["MainsOnly", "PowerCollector", "PowerMonitor", "open_power", "power_view"]
