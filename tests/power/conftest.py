@@ -1,3 +1,4 @@
+from ..e2e.conftest import make_station  # noqa: F401 - the e2e fixture, shared
 import pytest
 
 from .upsd import MISSING, DummyUps
