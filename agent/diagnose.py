@@ -30,6 +30,7 @@ from .errors import AgentError
 from .journal import Journal
 from .journal_guard import JOURNAL_FILE, MARKER
 from .logs import recent_lines, redact
+from .power import read_power_once
 from .status import gather, journal_statistics, printer_view, station_state
 
 #: How long a request waits for the print worker to finish its current card and take it.
@@ -183,7 +184,7 @@ def collect_status(config: Config) -> dict:
     try:
         return gather(config.station.id, journal, _offline_view(devices),
                       reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
-                      daemon=False)
+                      daemon=False, power=read_power_once(config.power.ups, config.power.min_runtime_s))
     finally:
         journal.close()
 
@@ -200,7 +201,7 @@ def collect_diagnose(config: Config, test_card: bool = False) -> dict:
             _count_test_card(journal)
         status = gather(config.station.id, journal, _offline_view(devices),
                         reader_online=devices["reader"].get("online"), last_contact=None, faults=[],
-                        daemon=False)
+                        daemon=False, power=read_power_once(config.power.ups, config.power.min_runtime_s))
     finally:
         journal.close()
     return {"devices": devices, "status": status}

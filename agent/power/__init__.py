@@ -35,4 +35,16 @@ def power_view(power: PowerMonitor | MainsOnly) -> dict | None:
     return view(power.snapshot()) if isinstance(power, PowerMonitor) else None
 
 
-__all__ = ["MainsOnly", "PowerCollector", "PowerMonitor", "open_power", "power_view"]
+def read_power_once(ups: str | None, min_runtime_s: float | None) -> dict | None:
+    """The daemon is down: ask upsd once (bounded by the exchange deadline) for ``status``/``diagnose``."""
+    if ups is None:
+        return None
+    monitor = PowerMonitor(UpsAddress.parse(ups), min_runtime_s, threading.Event(), lambda: None, lambda: None)
+    try:
+        monitor.poll_once()
+    finally:
+        monitor.close()
+    return view(monitor.snapshot())
+
+
+__all__ = ["MainsOnly", "PowerCollector", "PowerMonitor", "open_power", "power_view", "read_power_once"]

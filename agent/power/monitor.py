@@ -79,6 +79,9 @@ class PowerMonitor:
         while not self._stop.is_set():
             self.poll_once()
             self._stop.wait(POLL_S)
+        self.close()
+
+    def close(self) -> None:
         self._client.close()
 
     def poll_once(self) -> None:

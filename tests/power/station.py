@@ -42,6 +42,12 @@ def status(station: StationHarness, lang: str = "en") -> tuple[dict, str]:
     return json.loads(as_json.stdout), text.stdout
 
 
+def diagnose_text(station: StationHarness) -> str:
+    done = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--config", str(station.config_path),
+                           "--lang", "en"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return done.stdout
+
+
 def jobs_printing(station: StationHarness) -> list[str]:
     path = station.state / "journal.sqlite3"
     if not path.exists():

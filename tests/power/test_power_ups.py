@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .fake_upsd import FakeUpsd, Misbehaviour
-from .station import audit, jobs_printing, metric, power_station, status, wait_metric
+from .station import audit, diagnose_text, jobs_printing, metric, power_station, status, wait_metric
 
 pytestmark = pytest.mark.e2e
 
@@ -114,6 +114,10 @@ def test_upsd_killed_and_restarted_printing_goes_on_and_says_so(make_station, du
     station.wait_reported(after)
     assert station.stop_daemon() == 0
     audit(station, before + during + after)
+    # With the daemon down, `status` and `diagnose` ask upsd themselves.
+    snapshot, _ = status(station)
+    assert snapshot["daemon"] is False and snapshot["power"]["state"] == "mains"
+    assert "Power: mains; UPS ups@127.0.0.1" in diagnose_text(station)
 
 
 @pytest.mark.parametrize("behaviour, problem", [(Misbehaviour.GARBAGE, "garbage"), (Misbehaviour.STALL, "slow"),
