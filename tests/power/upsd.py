@@ -77,9 +77,15 @@ class DummyUps:
         self.upsd = None
 
     def set(self, status: str, charge: int, runtime: int) -> None:
-        """What the UPS reports next (the driver sees it within its 1 s poll)."""
+        """What the UPS reports next (the driver sees it within its 1 s poll).
+
+        dummy-ups reads the file again when its timestamp changes, compared in whole seconds: each
+        rewrite gets a timestamp a second past the last one, so two rewrites within a second both count.
+        """
         part = self.dev.with_suffix(".part")
         part.write_text(f"ups.status: {status}\nbattery.charge: {charge}\nbattery.runtime: {runtime}\n")
+        self._mtime = max(int(time.time()), getattr(self, "_mtime", 0) + 1)
+        os.utime(part, (self._mtime, self._mtime))
         os.replace(part, self.dev)
 
     def read(self, variable: str) -> str | None:
