@@ -26,7 +26,7 @@ from .control import DeviceRequest, DeviceRequestError
 from .crashpoints import CrashPoints
 from .journal import JobRecord, JobState, Journal
 from .metrics import StationMetrics
-from .power import MainsOnly
+from .power import BlankGate, MainsOnly
 from .preparer import CardPreparer, PreparedCard
 from .spool import Spool
 from .status import FaultHistory
@@ -48,7 +48,7 @@ class PrintWorker:
                  station_key: object, stop: threading.Event,
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
                  outcome_ready: Callable[[], None], crash: CrashPoints | None = None,
-                 power: object | None = None) -> None:
+                 power: BlankGate | None = None) -> None:
         self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
         self._stop = stop
         self._open_printer, self._open_reader = open_printer, open_reader

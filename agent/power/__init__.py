@@ -7,11 +7,19 @@ or ``MainsOnly`` when there is no UPS), ``power_view`` (the status part) and
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from typing import Callable, Protocol
 
 from .collector import PowerCollector
 from .monitor import PowerMonitor, view
 from .nut import UpsAddress
+
+
+class BlankGate(Protocol):
+    """What the print worker asks before a new blank; never waits on the network."""
+
+    def may_take_blank(self) -> bool: ...
+
+    def held(self, job_id: str) -> None: ...
 
 
 class MainsOnly:
@@ -47,4 +55,4 @@ def read_power_once(ups: str | None, min_runtime_s: float | None) -> dict | None
     return view(monitor.snapshot())
 
 
-__all__ = ["MainsOnly", "PowerCollector", "PowerMonitor", "open_power", "power_view", "read_power_once"]
+__all__ = ["BlankGate", "MainsOnly", "PowerCollector", "PowerMonitor", "open_power", "power_view", "read_power_once"]

@@ -42,6 +42,13 @@ def status(station: StationHarness, lang: str = "en") -> tuple[dict, str]:
     return json.loads(as_json.stdout), text.stdout
 
 
+def status_page(station: StationHarness) -> str:
+    import urllib3
+
+    url = f"http://127.0.0.1:{station.metrics_port}/status"
+    return urllib3.PoolManager(retries=False).request("GET", url, timeout=10).data.decode()
+
+
 def diagnose_text(station: StationHarness) -> str:
     done = subprocess.run([sys.executable, "-m", "agent", "diagnose", "--config", str(station.config_path),
                            "--lang", "en"], cwd=REPO, capture_output=True, text=True, timeout=120)

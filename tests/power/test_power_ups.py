@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .fake_upsd import FakeUpsd, Misbehaviour
-from .station import audit, diagnose_text, jobs_printing, metric, power_station, status, wait_metric
+from .station import audit, diagnose_text, status_page, jobs_printing, metric, power_station, status, wait_metric
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +57,8 @@ def test_mains_battery_low_battery_mains_holds_between_cards_and_resumes_by_itse
     snapshot, text = status(station)
     assert snapshot["state"] == "held-for-power" and "LB" in snapshot["power"]["reason"]
     assert "HELD — UPS battery low" in text and "ups-battery-low" in text
+    page = status_page(station)
+    assert "DITAHAN — BATERAI UPS RENDAH" in page and "ups-battery-low" in page and "Sisa waktu baterai UPS" in page
     assert metric(station, "ktp_power_held_cards_total") >= 1
 
     dummy_ups.set("OL CHRG", 25, 300)
