@@ -1,4 +1,4 @@
-"""The real daemon with a UPS: helpers to read its metrics and status, and the job server's audit."""
+"""The real daemon with a UPS: reading its metrics and status, and the job server's audit."""
 from __future__ import annotations
 
 import json
