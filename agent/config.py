@@ -81,6 +81,14 @@ class TransferConfig:
 
 
 @dataclass(frozen=True)
+class PowerConfig:
+    """``[power]``: the UPS, read through NUT's upsd (agent.power); absent means no UPS."""
+
+    ups: str | None = None                 # name@host[:port], as upsc writes it
+    min_runtime_s: float | None = None     # None: 2 × the measured card time + a margin (agent.power.policy)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     station: StationConfig
@@ -90,6 +98,7 @@ class Config:
     metrics: MetricsConfig
     spool: SpoolConfig
     transfer: TransferConfig = TransferConfig()
+    power: PowerConfig = PowerConfig()
 
 
 class _Section:
@@ -187,7 +196,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _build(file: Path, doc: dict[str, Any]) -> Config:
-    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer")
+    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "power")
     for name in doc:
         if name not in known:
             raise ConfigError(f"{file}: [{name}]: unknown section")
@@ -206,6 +215,7 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         metrics=_metrics(sections["metrics"]),
         spool=_spool(sections["spool"]),
         transfer=_transfer(sections["transfer"]),
+        power=_power(sections["power"]) if "power" in doc else PowerConfig(),
     )
     for section in sections.values():
         section.reject_unknown()
@@ -286,3 +296,19 @@ def _transfer(s: _Section) -> TransferConfig:
         fsync_bytes=s.get("fsync_bytes", int, d.fsync_bytes, _positive),
         parallel_downloads=s.get("parallel_downloads", int, d.parallel_downloads, _one_to_eight),
     )
+
+
+def _ups(value: str) -> str | None:
+    from .power import UpsAddress  # lazily: the configuration is read below every room
+
+    try:
+        UpsAddress.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _power(s: _Section) -> PowerConfig:
+    ups = s.get("ups", str, check=_ups)
+    return PowerConfig(ups=ups, min_runtime_s=_number(s, "min_runtime_s", 0) if "min_runtime_s" in s.table
+                       else None)

@@ -29,6 +29,7 @@ from ..errors import AgentError
 from ..journal import Journal
 from ..journal_guard import JOURNAL_FILE, MARKER
 from ..observe import recent_lines, redact
+from ..power import read_power_once
 from ..printing import DeviceRequestError
 from .control import ControlClient, DaemonNotRunningError, Handler, socket_path
 from .station_status import PrinterView, StationStatus
@@ -209,7 +210,8 @@ def _status_directly(config: Config, devices: dict) -> StationStatus:
         if devices["printer"].get("test_card", {}).get("done"):
             _count_test_card(journal)
         return gather(config.station.id, journal, _printer_seen(devices),
-                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False)
+                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False,
+                      power=read_power_once(config.power.ups, config.power.min_runtime_s))
     finally:
         journal.close()
 
