@@ -89,6 +89,14 @@ class OfflineConfig:
 
 
 @dataclass(frozen=True)
+class PowerConfig:
+    """``[power]``: the UPS, read through NUT's upsd (agent.power); absent means no UPS."""
+
+    ups: str | None = None                 # name@host[:port], as upsc writes it
+    min_runtime_s: float | None = None     # None: 2 × the measured card time + a margin (agent.power.policy)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     station: StationConfig
@@ -99,6 +107,7 @@ class Config:
     spool: SpoolConfig
     transfer: TransferConfig = TransferConfig()
     offline: OfflineConfig = OfflineConfig()
+    power: PowerConfig = PowerConfig()
 
 
 class _Section:
@@ -196,7 +205,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _build(file: Path, doc: dict[str, Any]) -> Config:
-    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "offline")
+    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "offline", "power")
     for name in doc:
         if name not in known:
             raise ConfigError(f"{file}: [{name}]: unknown section")
@@ -217,6 +226,7 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         transfer=_transfer(sections["transfer"]),
         offline=OfflineConfig(watch_dir=sections["offline"].path("watch_dir", required=False),
                               scan_seconds=_number(sections["offline"], "scan_seconds", 5.0)),
+        power=_power(sections["power"]) if "power" in doc else PowerConfig(),
     )
     for section in sections.values():
         section.reject_unknown()
@@ -297,3 +307,19 @@ def _transfer(s: _Section) -> TransferConfig:
         fsync_bytes=s.get("fsync_bytes", int, d.fsync_bytes, _positive),
         parallel_downloads=s.get("parallel_downloads", int, d.parallel_downloads, _one_to_eight),
     )
+
+
+def _ups(value: str) -> str | None:
+    from .power import UpsAddress  # lazily: the configuration is read below every room
+
+    try:
+        UpsAddress.parse(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _power(s: _Section) -> PowerConfig:
+    ups = s.get("ups", str, check=_ups)
+    return PowerConfig(ups=ups, min_runtime_s=_number(s, "min_runtime_s", 0) if "min_runtime_s" in s.table
+                       else None)

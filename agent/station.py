@@ -24,6 +24,7 @@ from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
 from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
 from .offline import BundleImporter, OfflineWorker
+from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
                          render_status_page, socket_path)
@@ -46,11 +47,14 @@ class Station:
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
+        self.power = open_power(config.power.ups, config.power.min_runtime_s, self.stop_event,
+                                lambda: self.metrics.mean_stage_seconds("print"), lambda: self.printing.job_ready())
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash,
                                  tally=self.tally,
                                  retry=(config.transfer.retry_initial_seconds, config.transfer.retry_max_seconds))
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
-                                    self.stop_event, open_printer, open_reader, self._outcome_ready, crash)
+                                    self.stop_event, open_printer, open_reader, self._outcome_ready, crash,
+                                    power=self.power)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
                                self.stop_event, self.printing.job_ready, tally=self.tally)
@@ -63,17 +67,21 @@ class Station:
         self.metrics.watch_journal(self.journal.gauges)
         self.metrics.watch_printer(self.printing.printer_state.read)
         self.metrics.watch_link(self.tally.bytes_by_kind, self.tally.last_contact)
+        monitor = self.power if isinstance(self.power, PowerMonitor) else None
+        if monitor is not None:
+            self.metrics.registry.register(PowerCollector(monitor))  # reads the monitor's snapshot at each scrape
         m = config.metrics
         self.metrics_server = MetricsServer(self.metrics.registry, m.host, m.port,
                                             routes={"/status": self._status_page},
                                             tls=server_tls_context(m.tls_cert, m.tls_key),
                                             auth=load_basic_auth(m.basic_auth_file))
         self.control = ControlServer(socket_path(state), control_handlers(self))
+        power_thread = (("power", monitor.run),) if monitor is not None else ()
         self._threads = [
             threading.Thread(target=run, name=name, daemon=True)
             for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
                               ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run),
-                              ("offline", self.offline.run))
+                              ("offline", self.offline.run), *power_thread)
         ]
 
     def _outcome_ready(self) -> None:
@@ -98,11 +106,13 @@ class Station:
 
     def status(self) -> StationStatus:
         """What `ktp-agent status`, diagnose, the control socket and the /status page show, read now
-        from each owner: the journal, the print worker, the link's tally and the offline desk."""
+        from each owner: the journal, the print worker, the link's tally, the offline desk and the
+        power monitor."""
         online, reasons, status = self.printing.printer_state.read()
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
-                      faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot())
+                      faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot(),
+                      power=power_view(self.power))
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())

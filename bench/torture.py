@@ -1,6 +1,6 @@
 """Power-cut torture: the real daemon, SIGKILLed again and again, then audited.
 
-    python -m bench.torture --jobs 500 --kills 1000 --seed 1 [--random-uid]
+    python -m bench.torture --jobs 500 --kills 1000 --seed 1 [--random-uid] [--power-cut]
 
 The daemon runs against the reference job server with simulated devices
 whose state persists. Each cycle starts it and kills it with SIGKILL, either
@@ -13,7 +13,9 @@ against each other. Blanks are accounted by the printer's card counter: the
 consumed reports' ``blank_counter`` values must be exactly 1 .. the counter,
 each once, and the printouts (named by counter) must match the printed
 reports. With ``--random-uid`` every chip answers a fresh random UID, so
-no report may name a blank by UID and the counter is all there is.
+no report may name a blank by UID and the counter is all there is. With
+``--power-cut`` every cycle is a UPS power cut instead (bench/power_cut.py):
+NUT's upsd reports low battery at a random point of a card, then SIGKILL.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from agent.crashpoints import POINTS
+from bench.power_cut import PowerCutFigures, one_power_cut
 from testbed.station import REPO, STATION, StationHarness
 
 #: Crash points the daemon passes for every job (the payload ones live in the fetcher).
@@ -56,6 +59,7 @@ class Audit:
     printouts_without_report: int = 0
     printed_reports_without_printout: int = 0
     in_doubt_resolved: int = 0
+    power_cut: PowerCutFigures | None = None
     outcomes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -65,7 +69,8 @@ class Audit:
             self.integrity_failures or self.jobs_lost or self.reports_conflicting
             or self.blanks_unreported or self.blank_serials_repeated or self.blank_counters_repeated
             or self.blank_counters_unmatched or self.consumed_without_counter or self.random_uids_reported
-            or self.printouts_without_report or self.printed_reports_without_printout)
+            or self.printouts_without_report or self.printed_reports_without_printout
+            or (self.power_cut is not None and self.power_cut.blanks_taken_after_notice))
 
 
 def integrity_ok(station: StationHarness) -> bool:
@@ -161,13 +166,20 @@ def check_counters(station: StationHarness, consumed: list[dict], audit: Audit) 
     audit.printed_reports_without_printout = sum(counter not in printouts for counter in printed)
 
 
-def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int, random_uid: bool = False) -> Audit:
+def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int, random_uid: bool = False,
+            power_cut: bool = False) -> Audit:
     rng = random.Random(seed)
-    audit = Audit(random_uid=random_uid)
+    audit = Audit(random_uid=random_uid, power_cut=PowerCutFigures() if power_cut else None)
     started = time.monotonic()
+    ups = None
+    if power_cut:
+        from tests.power.upsd import DummyUps
+
+        ups = DummyUps(root / "nut")
+    power = f'[power]\nups = "{ups.address}"\n' if ups else ""
     # A feeder and a ribbon that last the whole run: an empty feeder holds the queue, rightly.
     station = StationHarness(root, print_ms=print_ms, extra_printer="&cards=1000000&ribbon=1000000",
-                             extra_reader="&random_uid=1" if random_uid else "")
+                             extra_reader="&random_uid=1" if random_uid else "", extra_config=power)
     try:
         job_ids: list[str] = []
         per_batch = 8  # keep a few jobs waiting, so every named point is soon reached
@@ -175,12 +187,19 @@ def torture(root: Path, jobs: int, kills: int, seed: int, print_ms: int, random_
             waiting = len(job_ids) - len(station.server.store.results())
             if waiting < per_batch and len(job_ids) < jobs * (audit.kills + 1) / kills + per_batch:
                 job_ids += station.issue(min(per_batch, jobs - len(job_ids)))
-            one_kill(station, rng, audit)
+            if ups is not None:
+                one_power_cut(station, ups, rng, print_ms / 1000, audit.power_cut)
+                audit.kills += 1
+                audit.integrity_failures += not integrity_ok(station)
+            else:
+                one_kill(station, rng, audit)
         drain(station, job_ids, audit, timeout=max(120.0, len(job_ids) * 1.0))
         audit.jobs_issued = len(job_ids)
         check(station, job_ids, audit)
     finally:
         station.close()
+        if ups is not None:
+            ups.stop()
     audit.seconds = round(time.monotonic() - started, 1)
     return audit
 
@@ -194,9 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--random-uid", action="store_true",
                         help="every chip answers a fresh random UID: blanks are accounted by counter only")
+    parser.add_argument("--power-cut", action="store_true",
+                        help="each kill follows low battery reported by NUT's upsd at a random point of a card")
     args = parser.parse_args(argv)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="ktp-torture-"))
-    audit = torture(root, args.jobs, args.kills, args.seed, args.print_ms, random_uid=args.random_uid)
+    audit = torture(root, args.jobs, args.kills, args.seed, args.print_ms, random_uid=args.random_uid,
+                    power_cut=args.power_cut)
     print(json.dumps({**asdict(audit), "clean": audit.clean}, indent=2))
     return 0 if audit.clean else 1
 

@@ -79,7 +79,8 @@ class SimulatorProcess:
 class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
                  standalone: list[str] | None = None, reader_args: list[str] | None = None,
-                 printouts: bool = True, poll_after_s: float = 1, extra_reader: str = "") -> None:
+                 printouts: bool = True, poll_after_s: float = 1, extra_reader: str = "",
+                 extra_config: str = "") -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
         self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=poll_after_s)
@@ -119,7 +120,7 @@ uri = "{reader_uri}"
 
 [metrics]
 listen = "127.0.0.1:{self.metrics_port}"
-""")
+{extra_config}""")
         self.process: subprocess.Popen | None = None
 
     def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None) -> None:

@@ -171,6 +171,13 @@ class StationMetrics:
         """The link's own tally of bytes by kind and of its last contact, asked at each scrape."""
         self.registry.register(_LinkCollector(bytes_by_kind, last_contact, time.time))
 
+    def mean_stage_seconds(self, stage: str) -> float | None:
+        """The mean time of ``stage`` so far (None before the first)."""
+        found = {s.name: s.value for m in self.stage_seconds.collect() for s in m.samples
+                 if s.labels.get("stage") == stage and s.name.endswith(("_sum", "_count"))}
+        count = found.get("ktp_stage_duration_seconds_count", 0)
+        return found["ktp_stage_duration_seconds_sum"] / count if count else None
+
     def observe_transfer(self, nbytes: int, seconds: float) -> None:
         """One download attempt moved ``nbytes`` of payload in ``seconds``."""
         self.link_throughput.set(self._throughput.observe(nbytes, seconds))

@@ -25,6 +25,7 @@ from ..crashpoints import CrashPoints
 from ..jobs import Spool
 from ..journal import JobRecord, JobState, Journal
 from ..observe import StationMetrics
+from ..power import BlankGate, MainsOnly
 from .preparer import CardPreparer, PreparedCard
 from .printer_state import FaultHistory, PrinterSnapshot
 from .recovery import Resolution, resolve_interrupted
@@ -46,12 +47,15 @@ class PrintWorker:
     def __init__(self, config: Config, journal: Journal, spool: Spool, metrics: StationMetrics,
                  station_key: object, stop: threading.Event,
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
-                 outcome_ready: Callable[[], None], crash: CrashPoints | None = None) -> None:
+                 outcome_ready: Callable[[], None], crash: CrashPoints | None = None,
+                 power: BlankGate | None = None) -> None:
         self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
         self._stop = stop
         self._open_printer, self._open_reader = open_printer, open_reader
         self._outcome_ready = outcome_ready
         self._crash = crash or CrashPoints()
+        #: Asked before every new blank (agent.power): ``may_take_blank()`` never waits.
+        self._power = power or MainsOnly()
         self._wake = threading.Event()
         #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
         self.devices_tried = threading.Event()
@@ -195,6 +199,10 @@ class PrintWorker:
             self.metrics.count_rejection(exc.reason)
             log.warning("job.rejected", job_id=job.job_id, reason=exc.reason, detail=exc.detail)
             self._finish(job.job_id, JobState.REJECTED, exc.reason)
+            return
+        if not self._power.may_take_blank():  # the card stays current; the monitor wakes us on mains
+            self._power.held(job.job_id)
+            self._pause(HOLD_RECHECK_S)
             return
         self._print(card, status)
 

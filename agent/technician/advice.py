@@ -128,6 +128,31 @@ _CATALOGUE = (
        "Periksa jaringan kantor. Sebelum pemadaman yang direncanakan jalankan `ktp-agent sync`.",
        "The central server cannot be reached; jobs already downloaded still print.",
        "Check the office network. Before a planned outage, run `ktp-agent sync`."),
+    _a("ups-on-battery",
+       "Listrik PLN padam; stasiun berjalan dengan baterai UPS dan tetap mencetak selama baterai cukup.",
+       "Jangan matikan UPS atau printer. Hemat beban UPS: matikan perangkat lain yang tersambung ke UPS. "
+       "Bila baterai hampir habis, stasiun menyelesaikan kartu yang sedang dicetak lalu menunggu sendiri.",
+       "Mains power is out; the station runs on the UPS battery and keeps printing while it lasts.",
+       "Do not switch the UPS or the printer off. Spare the UPS: switch off other equipment on it. When the "
+       "battery runs low the station finishes the card in progress, then waits by itself."),
+    _a("ups-battery-low",
+       "Baterai UPS hampir habis: kartu yang sedang dicetak diselesaikan, kartu baru ditahan agar tidak ada "
+       "blanko terbuang.",
+       "Tidak perlu tindakan pada printer; pencetakan lanjut sendiri saat listrik PLN kembali. Jika ada "
+       "genset, nyalakan dan sambungkan ke UPS. Jangan mencabut printer yang sedang mencetak.",
+       "The UPS battery is nearly empty: the card in progress is finished and new cards are held so no blank "
+       "is wasted.",
+       "Nothing to do at the printer; printing resumes by itself when mains returns. If there is a generator, "
+       "start it and feed the UPS. Do not unplug a printer that is printing."),
+    _a("ups-unreachable",
+       "Agen tidak bisa membaca UPS (upsd tidak menjawab, jawabannya rusak, atau terlalu lambat); pencetakan "
+       "tetap berjalan, tetapi pemadaman listrik tidak akan terlihat sebelumnya.",
+       "Periksa kabel USB/serial UPS dan layanan NUT: `systemctl status nut-server nut-driver.target`, "
+       "lalu `upsc NAMA@HOST`. Alamat UPS ada di [power] ups pada konfigurasi.",
+       "The agent cannot read the UPS (upsd does not answer, answers garbage, or too slowly); printing goes on, "
+       "but a power cut will not be seen coming.",
+       "Check the UPS's USB/serial cable and the NUT services: `systemctl status nut-server nut-driver.target`, "
+       "then `upsc NAME@HOST`. The UPS address is [power] ups in the configuration."),
 )
 
 CATALOGUE: dict[str, Advice] = {entry.keyword: entry for entry in _CATALOGUE}

@@ -13,8 +13,9 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from .advice import advise
 from ..offline import offline_lines
+from ..power import PowerState, PowerStatus
+from .advice import advise
 from .station_status import Reason, StationState, StationStatus
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ _T = {
     "ready": ("SIAP MENCETAK", "READY TO PRINT"),
     "stopped": ("BERHENTI — perlu tindakan", "STOPPED — needs action"),
     "offline": ("PRINTER TIDAK TERHUBUNG", "PRINTER NOT CONNECTED"),
+    "held-for-power": ("DITAHAN — baterai UPS rendah, menunggu listrik PLN",
+                       "HELD — UPS battery low, waiting for mains"),
     "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "
               "{out} laporan menunggu dikirim",
               "Queue: {dl} ready to print, {wait} downloading, {pr} printing, {doubt} in doubt; "
@@ -78,8 +81,26 @@ _T = {
 }
 
 
+#: The power line (with a UPS configured), by the same two languages.
+_POWER_T = {
+    "line": ("Daya: {state}; UPS {ups} {link}, baterai {charge}, sisa waktu {runtime} (minimum {min:.0f} s)",
+             "Power: {state}; UPS {ups} {link}, charge {charge}, runtime {runtime} (minimum {min:.0f} s)"),
+    PowerState.MAINS: ("listrik PLN", "mains"),
+    PowerState.BATTERY: ("BATERAI UPS (tetap mencetak)", "ON BATTERY (still printing)"),
+    PowerState.LOW: ("BATERAI UPS RENDAH (kartu baru ditahan)", "UPS BATTERY LOW (new cards held)"),
+    PowerState.UNKNOWN: ("tidak diketahui", "unknown"),
+    "up": ("tersambung", "connected"),
+    "down": ("TIDAK TERBACA ({p}); pencetakan tetap berjalan", "NOT READABLE ({p}); printing goes on"),
+}
+
+
 def t(key: str, lang: str, **values: object) -> str:
     text = _T[key][1 if lang == "en" else 0]
+    return text.format(**values) if values else text
+
+
+def _pt(key: str | PowerState, lang: str, **values: object) -> str:
+    text = _POWER_T[key][1 if lang == "en" else 0]
     return text.format(**values) if values else text
 
 
@@ -205,9 +226,20 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
         age = t("age", lang, s=s.link.age_s) if s.link.age_s is not None else ""
         lines.append(t("link", lang, state=t(f"link_{s.link.state.value}", lang), age=age))
     lines += offline_lines(s.offline, lang)
-    lines += format_reasons(p.reasons, lang)
+    lines += format_power(s.power, lang)
+    lines += format_reasons(s.active_reasons(), lang)
     lines += format_history(s, lang)
     return lines
+
+
+def format_power(power: PowerStatus | None, lang: str) -> list[str]:
+    if power is None:
+        return []
+    link = _pt("up", lang) if power.link_up else _pt("down", lang, p=power.link)
+    charge = "—" if power.charge_ratio is None else f"{power.charge_ratio:.0%}"
+    runtime = "—" if power.runtime_s is None else f"{power.runtime_s:.0f} s"
+    return [_pt("line", lang, state=_pt(power.state, lang), ups=power.ups, link=link,
+                charge=charge, runtime=runtime, min=power.min_runtime_s)]
 
 
 def format_reasons(reasons: tuple[Reason, ...], lang: str) -> list[str]:

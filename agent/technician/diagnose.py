@@ -30,6 +30,7 @@ from ..journal import Journal
 from ..journal_guard import JOURNAL_FILE, MARKER
 from ..observe import recent_lines, redact
 from ..offline import offline_at_rest
+from ..power import read_power_once
 from ..printing import DeviceRequestError
 from .control import ControlClient, DaemonNotRunningError, Handler, socket_path
 from .station_status import PrinterView, StationStatus
@@ -231,7 +232,8 @@ def _status_directly(config: Config, devices: dict) -> StationStatus:
             _count_test_card(journal)
         return gather(config.station.id, journal, _printer_seen(devices),
                       reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False,
-                      offline=offline_at_rest(config.station.state_dir, config.offline.watch_dir))
+                      offline=offline_at_rest(config.station.state_dir, config.offline.watch_dir),
+                      power=read_power_once(config.power.ups, config.power.min_runtime_s))
     finally:
         journal.close()
 

@@ -2,7 +2,7 @@
 
 ``ktp-agent status``, ``diagnose``, the control socket and the ``/status`` page
 all show this value; ``agent.technician.status.gather`` builds it from its
-owners (the journal, the print worker, the link's tally, the offline desk). Nothing in it is
+owners (the journal, the print worker, the link's tally, the offline desk, the power monitor). Nothing in it is
 citizen data: job ids, states, counters, reason keywords, times.
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..offline import OfflineStatus
+from ..power import PowerStatus
 from ..printing import FaultEvent
 
 
@@ -20,6 +21,7 @@ class StationState(str, Enum):
     READY = "ready"        # the printer answers and no error reason holds the queue
     STOPPED = "stopped"    # an error reason holds the queue
     OFFLINE = "offline"    # the printer does not answer
+    HELD_FOR_POWER = "held-for-power"  # the UPS battery is low: no new blank until mains returns
 
 
 class LinkState(str, Enum):
@@ -117,6 +119,7 @@ class StationStatus:
     spoiled: tuple[SpoiledCard, ...]
     today: Today
     offline: OfflineStatus | None = None   # removable media; None where the station has no offline desk
+    power: PowerStatus | None = None  # None: no UPS configured
 
     def history(self, limit: int) -> list[tuple[float, str, str | None]]:
         """(time, keyword, job id) of the faults seen and the journal's spoiled cards, newest first;
@@ -129,7 +132,12 @@ class StationStatus:
 
     def with_printer(self, printer: PrinterView) -> StationStatus:
         """This status with a fresher look at the printer (and the state that follows from it)."""
-        return replace(self, printer=printer, state=state_of(printer))
+        return replace(self, printer=printer, state=state_of(printer, self.power))
+
+    def active_reasons(self) -> tuple[Reason, ...]:
+        """The printer's active reasons, then what the power asks of a person."""
+        power = () if self.power is None else tuple(Reason(k, s) for k, s in self.power.reasons)
+        return self.printer.reasons + power
 
     def to_json(self) -> dict:
         return {
@@ -145,11 +153,12 @@ class StationStatus:
             "today": {"date": self.today.date, "printed": list(self.today.printed),
                       "spoiled": list(self.today.spoiled)},
             "offline": self.offline.to_json() if self.offline else None,
+            "power": None if self.power is None else self.power.to_json(),
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> StationStatus:
-        link, today = doc["link"], doc["today"]
+        link, today, power = doc["link"], doc["today"], doc.get("power")
         return cls(
             station_id=doc["station_id"], at=doc["at"], daemon=bool(doc["daemon"]),
             state=StationState(doc["state"]), queue=MappingProxyType(dict(doc["queue"])), outbox=doc["outbox"],
@@ -160,15 +169,18 @@ class StationStatus:
             spoiled=tuple(SpoiledCard(**c) for c in doc["spoiled"]),
             today=Today(today["date"], tuple(today["printed"]), tuple(today["spoiled"])),
             offline=OfflineStatus.from_json(doc["offline"]) if doc.get("offline") else None,
+            power=None if power is None else PowerStatus.from_json(power),
         )
 
 
-def state_of(printer: PrinterView) -> StationState:
-    """``ready``, ``stopped`` (an error reason holds the queue) or ``offline``."""
+def state_of(printer: PrinterView, power: PowerStatus | None = None) -> StationState:
+    """``ready``, ``stopped`` (an error reason holds the queue), ``offline`` or ``held-for-power``."""
     if not printer.online:
         return StationState.OFFLINE
     if any(r.severity == "error" for r in printer.reasons):
         return StationState.STOPPED
+    if power is not None and power.held:
+        return StationState.HELD_FOR_POWER
     return StationState.READY
 
 

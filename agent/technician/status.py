@@ -4,6 +4,7 @@ The journal gives the queue, the outbox, the blank stock, today's cards and
 the spoiled ones; the print worker gives what the printer last said and the
 faults it saw; the link's tally gives the last contact with the job server;
 the offline desk tells its imports and receipts.
+the power monitor gives the UPS's state (``PowerStatus``, None without a UPS).
 ``gather`` only reads; the value it makes is ``StationStatus``.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from drivers.interfaces import PrinterStatus
 
 from ..journal import Journal
 from ..offline import OfflineStatus
+from ..power import PowerStatus
 from ..printing import FaultEvent
 from .station_status import (LinkState, LinkView, PrinterView, Reason, SpoiledCard, StationState, StationStatus,
                              Stock, Today, state_of)
@@ -40,23 +42,24 @@ def printer_view(online: bool, reasons: Iterable[StateReason], status: PrinterSt
                        error=error)
 
 
-def station_state(printer: PrinterView) -> StationState:
-    return state_of(printer)
+def station_state(printer: PrinterView, power: PowerStatus | None = None) -> StationState:
+    return state_of(printer, power)
 
 
 def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_online: bool | None,
            last_contact: float | None, faults: Iterable[FaultEvent], daemon: bool,
-           offline: OfflineStatus | None = None, now: float | None = None) -> StationStatus:
+           offline: OfflineStatus | None = None, now: float | None = None,
+           power: PowerStatus | None = None) -> StationStatus:
     """Everything ``ktp-agent status`` and the status page show."""
     now = time.time() if now is None else now
     left, per_day = journal.blank_stock()
     return StationStatus(
-        station_id=station_id, at=now, daemon=daemon, state=state_of(printer),
+        station_id=station_id, at=now, daemon=daemon, state=state_of(printer, power),
         queue=MappingProxyType({s.value: n for s, n in journal.counts_by_state().items()}),
         outbox=journal.outbox_depth(),
         stock=Stock(left, round(per_day, 2), round(left / per_day, 1) if left is not None and per_day > 0 else None),
         printer=printer, reader_online=reader_online, link=link_view(last_contact, now), faults=tuple(faults),
-        spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now), offline=offline,
+        spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now), offline=offline, power=power,
     )
 
 

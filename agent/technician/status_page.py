@@ -20,7 +20,11 @@ _STATE = {
     "ready": ("ok", "SIAP MENCETAK", "Printer siap; pekerjaan dicetak begitu tiba."),
     "stopped": ("bad", "BERHENTI — PERLU TINDAKAN", "Pencetakan ditahan sampai gangguan di bawah ditangani."),
     "offline": ("bad", "PRINTER TIDAK TERHUBUNG", "Agen mencoba menyambung lagi sendiri."),
+    "held-for-power": ("bad", "DITAHAN — BATERAI UPS RENDAH",
+                       "Kartu yang sedang dicetak diselesaikan; kartu baru menunggu listrik PLN kembali."),
 }
+_POWER = {"mains": "listrik PLN", "battery": "BATERAI UPS", "low-battery": "BATERAI UPS RENDAH",
+          "unknown": "tidak diketahui"}
 _SEVERITY = {"error": "galat", "warning": "peringatan", "report": "info"}
 _LINK = {"ok": "tersambung", "down": "terputus", "never": "belum pernah tersambung sejak agen mulai"}
 
@@ -60,7 +64,7 @@ def render_status_page(s: StationStatus) -> bytes:
 
 
 def _faults(s: StationStatus) -> str:
-    reasons = s.printer.reasons
+    reasons = s.active_reasons()
     if not reasons:
         return '<section class="wide" id="faults"><h2>Gangguan aktif</h2><p>Tidak ada gangguan.</p></section>'
     items = []
@@ -110,6 +114,11 @@ def _link(s: StationStatus) -> str:
     rows = [("Server pusat", _LINK[link.state.value]), ("Kontak terakhir", age),
             ("Printer", "terhubung" if s.printer.online else "tidak terhubung"),
             ("Pembaca kartu", "terhubung" if s.reader_online else "tidak terhubung")]
+    power = s.power
+    if power is not None:
+        runtime = "—" if power.runtime_s is None else f"{power.runtime_s:.0f} detik"
+        rows += [("Daya", _POWER[power.state.value]), ("Sisa waktu baterai UPS", runtime),
+                 ("Koneksi ke UPS (upsd)", "tersambung" if power.link_up else "TERPUTUS")]
     return f'<section id="link"><h2>Koneksi</h2>{_rows(rows)}</section>'
 
 

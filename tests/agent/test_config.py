@@ -73,6 +73,12 @@ def test_example_file_loads():
         (('url = "https://jobs.example.go.id"', 'url = "http://10.1.2.3/"'), "plain http is allowed only to loopback"),
         (('[reader]', '[transfer]\nparallel_downloads = 12\n[reader]'),
          "[transfer] parallel_downloads: must be from 1 to 8"),
+        (('[reader]', '[power]\nmin_runtime_s = 90\n[reader]'), "[power] ups: missing (required)"),
+        (('[reader]', '[power]\nups = "localhost"\n[reader]'), "[power] ups: 'localhost' is not name@host[:port]"),
+        (('[reader]', '[power]\nups = "ups@localhost:3493"\nmin_runtime = 90\n[reader]'),
+         "[power] min_runtime: unknown key"),
+        (('[reader]', '[power]\nups = "ups@localhost"\nmin_runtime_s = 0\n[reader]'),
+         "[power] min_runtime_s: must be greater than zero"),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_and_key(tmp_path, change, message):
@@ -85,6 +91,16 @@ def test_each_mistake_is_one_line_naming_file_and_key(tmp_path, change, message)
     assert "\n" not in text
     assert str(path) in text
     assert message in text
+
+
+def test_no_power_section_means_no_ups(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).power.ups is None
+
+
+def test_power_section_names_the_ups_and_an_optional_minimum_runtime(tmp_path):
+    power = load_config(write(tmp_path, GOOD + '[power]\nups = "eaton@10.0.0.2:3493"\nmin_runtime_s = 120\n')).power
+    assert (power.ups, power.min_runtime_s) == ("eaton@10.0.0.2:3493", 120.0)
+    assert load_config(write(tmp_path, GOOD + '[power]\nups = "ups@localhost"\n')).power.min_runtime_s is None
 
 
 def test_missing_file_names_the_file(tmp_path):

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from testbed.station import REPO, StationHarness
+from testbed.station import REPO, StationHarness, free_port
+from tests.power.upsd import MISSING as NUT_MISSING, DummyUps
 
 #: Cards the shared station prints before the tests look at it.
 PRINTED = 4
@@ -17,8 +18,12 @@ BLANKS_LOADED = 50
 @pytest.fixture(scope="package")
 def printed_station(tmp_path_factory):
     """A running daemon that has printed and reported PRINTED cards; its printer
-    status and blank stock are known, so every family it can expose is present."""
-    station = StationHarness(tmp_path_factory.mktemp("station"))
+    status and blank stock are known, so every family it can expose is present. Its UPS is NUT's
+    upsd with the dummy driver, on battery; without NUT installed, a UPS address nobody answers
+    (the power families are then exposed without their UPS values)."""
+    ups = None if NUT_MISSING else DummyUps(tmp_path_factory.mktemp("nut"), status="OB DISCHRG", runtime=1800)
+    address = ups.address if ups else f"ups@127.0.0.1:{free_port()}"
+    station = StationHarness(tmp_path_factory.mktemp("station"), extra_config=f'[power]\nups = "{address}"\n')
     try:
         subprocess.run([sys.executable, "-m", "agent", "stock", "load", str(BLANKS_LOADED),
                         "--config", str(station.config_path)],
@@ -32,3 +37,5 @@ def printed_station(tmp_path_factory):
         assert station.stop_daemon() == 0
     finally:
         station.close()
+        if ups is not None:
+            ups.stop()

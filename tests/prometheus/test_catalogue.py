@@ -6,6 +6,7 @@ import pytest
 import drivers.evolis.reasons as evolis_reasons
 from agent.journal import JobState
 from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
+from agent.power.collector import LINK_PROBLEMS
 from drivers.errors import Severity, StateReason
 
 from testbed.station import REPO
@@ -66,6 +67,7 @@ def test_exposed_labels_and_values_are_the_documented_ones(exposition):
     ("ktp_printer_state_reason", "severity", {s.value for s in Severity}),
     ("ktp_printer_state_reason", "reason", _evolis_reasons()),
     ("ktp_printer_faults_total", "reason", _evolis_reasons() | {"offline"}),
+    ("ktp_ups_link_errors_total", "problem", set(LINK_PROBLEMS)),
 ])
 def test_documented_label_values_are_the_codes_closed_set(family, label, closed_set):
     entry = catalogue(CATALOGUE)[family]

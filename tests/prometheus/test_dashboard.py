@@ -70,7 +70,8 @@ def test_dashboard_covers_the_catalogues_headline_metrics():
     for metric in ("ktp_cards_total", "ktp_stage_duration_seconds_bucket", "ktp_job_duration_seconds_bucket",
                    "ktp_jobs", "ktp_link_throughput_bytes_per_second", "ktp_link_retries_total",
                    "ktp_printer_state_reason", "ktp_printer_faults_total", "ktp_blanks_days_left",
-                   "ktp_ribbon_prints_remaining", "ktp_station_info"):
+                   "ktp_ribbon_prints_remaining", "ktp_station_info", "ktp_power_on_battery",
+                   "ktp_ups_runtime_seconds", "ktp_ups_link_up", "ktp_power_queue_held"):
         assert metric in named
 
 

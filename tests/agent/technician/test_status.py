@@ -221,3 +221,33 @@ def test_the_status_value_survives_its_json_form(journal):
                faults=[FaultEvent(now - 60, "cover-open", "error", "printer")])
     assert StationStatus.from_json(s.to_json()) == s
     assert render_status_page(StationStatus.from_json(s.to_json())) == render_status_page(s)
+
+
+def _low_battery():
+    from agent.power.monitor import PowerSnapshot
+    from agent.power.policy import PowerState, parse_reading
+    from agent.power.power_status import power_status
+
+    reading = parse_reading({"ups.status": "OB LB", "battery.charge": "20", "battery.runtime": "40"})
+    return power_status(PowerSnapshot("ups@127.0.0.1:3493", PowerState.LOW, reading, min_runtime_s=90.0,
+                                      since=1000.0, held_cards=2))
+
+
+def test_a_power_hold_is_the_stations_state_and_survives_the_json_form(journal):
+    now = _today_at(11)
+    power = _low_battery()
+    s = gather("3319-05", journal, printer_view(True, (RIBBON_LOW,), _status()), reader_online=True,
+               last_contact=now - 5, faults=[], daemon=True, now=now, power=power)
+    assert s.state == "held-for-power" and s.power.held and "LB" in s.power.reason
+    assert [(r.keyword, r.severity) for r in s.active_reasons()] == [
+        ("marker-supply-low", "warning"), ("ups-battery-low", "error")]
+    doc = s.to_json()
+    assert doc["power"]["state"] == "low-battery" and doc["power"]["status_flags"] == ["LB", "OB"]
+    assert StationStatus.from_json(doc) == s
+    # a printer error outranks the power hold; a status without a UPS has no power part
+    assert s.with_printer(printer_view(True, (COVER,), _status(reasons=(COVER,)))).state == "stopped"
+    plain = gather("3319-05", journal, printer_view(True, (), _status()), reader_online=True,
+                   last_contact=now - 5, faults=[], daemon=True, now=now)
+    assert plain.state == "ready" and plain.to_json()["power"] is None and StationStatus.from_json(plain.to_json()) == plain
+    html = render_status_page(s).decode()
+    assert "DITAHAN — BATERAI UPS RENDAH" in html and "ups-battery-low" in html and "40 detik" in html
