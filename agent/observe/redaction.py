@@ -7,7 +7,10 @@ rendered exceptions):
   ``alamat``, ...) or another personal item (``photo``, ``plaintext``) is
   replaced by ``"<redacted>"``, whatever it holds;
 * anything shaped like a NIK in a string (16 digits, or 16 digits written
-  in groups 6-6-4 or 4-4-4-4 with spaces, dots or hyphens) becomes ``<nik>``.
+  in groups 6-6-4 or 4-4-4-4 with spaces, dots or hyphens) becomes ``<nik>``,
+  except inside a hexadecimal token of 32 characters or more (a payload's
+  SHA-256, an ETag): a hash that happens to hold 16 digits in a row is a
+  hash, and masking part of it would only spoil the log line.
 
 Numbers, booleans and None pass through; bytes become their length; any
 other object becomes its (masked) ``repr``, or ``Class: message`` for an
@@ -37,8 +40,17 @@ _NIK_SHAPES = re.compile(
 )
 
 
+#: A hash-like token: 32 or more hexadecimal characters standing alone.
+_HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z])")
+
+
 def redact_text(text: str) -> str:
-    return _NIK_SHAPES.sub("<nik>", text)
+    pieces, pos = [], 0
+    for token in _HEX_TOKEN.finditer(text):
+        pieces += [_NIK_SHAPES.sub("<nik>", text[pos:token.start()]), token.group()]
+        pos = token.end()
+    pieces.append(_NIK_SHAPES.sub("<nik>", text[pos:]))
+    return "".join(pieces)
 
 
 def redact(value: Any) -> Any:

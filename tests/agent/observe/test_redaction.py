@@ -27,6 +27,7 @@ def _restore_structlog():
 @pytest.mark.parametrize("text", [
     "nik 3319054512880007 here", "3319054512880007", "x3319054512880007y",
     "331905 451288 0007", "331905-451288-0007", "3319 0545 1288 0007", "3319.0545.1288.0007",
+    "ab" * 16 + " 3319054512880007", "3319054512880007:" + "ab" * 16,  # beside a hash, not inside it
 ])
 def test_nik_shapes_are_masked(text):
     assert "<nik>" in redact_text(text)
@@ -36,6 +37,7 @@ def test_nik_shapes_are_masked(text):
 @pytest.mark.parametrize("text", [
     str(uuid.UUID("12345678-1234-1234-1234-123456789012")), "2026-11-20T08:00:00Z",
     "a" * 3 + "0123456789abcdef" * 4, "payload 41873 bytes", "33190545128800071",  # 17 digits: not a NIK
+    "/v1/payloads/9f" + "3319054512880007" * 2 + "e1" * 15,  # a SHA-256 holding 16 digits in a row
 ])
 def test_job_ids_times_and_hashes_are_left_alone(text):
     assert redact_text(text) == text
