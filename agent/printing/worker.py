@@ -64,6 +64,7 @@ class PrintWorker:
         self.printer: Printer | None = None
         self.reader: Reader | None = None
         self._backoff = 0.5
+        self._held: tuple[str, ...] = ()  # the reasons the queue is held for, as last logged
         #: The printer's last status and the faults seen: written here, read by the station's status
         #: and the metrics (bounded, in memory).
         self.printer_state = PrinterSnapshot()
@@ -168,8 +169,8 @@ class PrintWorker:
         self.printer_state.publish(True, status.reasons, status)
         self.faults.observe(status.reasons)
         blocking = [r for r in status.reasons if r.stops_printing and r.keyword not in CLEARED_BY_RETRY]
+        self._note_hold(tuple(sorted(str(r) for r in blocking)))
         if blocking:
-            log.info("queue.held", reasons=[str(r) for r in blocking])
             self._pause(HOLD_RECHECK_S)
             return
         card = self._current or self.preparer.take(timeout=IDLE_STATUS_S)
@@ -188,6 +189,16 @@ class PrintWorker:
             self.faults.fault(fault.reason, card.job.job_id)
             log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
             self._pause(HOLD_RECHECK_S)
+
+    def _note_hold(self, reasons: tuple[str, ...]) -> None:
+        """Log when the queue's hold starts, changes and ends, not at every recheck."""
+        if reasons == self._held:
+            return
+        if reasons:
+            log.info("queue.held", reasons=list(reasons), before=list(self._held))
+        else:
+            log.info("queue.resumed", after=list(self._held))
+        self._held = reasons
 
     def _process(self, card: PreparedCard, status: PrinterStatus) -> None:
         job = card.job
