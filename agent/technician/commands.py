@@ -29,6 +29,8 @@ _T = {
     "ready": ("SIAP MENCETAK", "READY TO PRINT"),
     "stopped": ("BERHENTI — perlu tindakan", "STOPPED — needs action"),
     "offline": ("PRINTER TIDAK TERHUBUNG", "PRINTER NOT CONNECTED"),
+    "not-running": ("TIDAK MENCETAK — daemon tidak berjalan (`systemctl start ktp-agent`)",
+                    "NOT PRINTING — the daemon is not running (`systemctl start ktp-agent`)"),
     "held-for-power": ("DITAHAN — baterai UPS rendah, menunggu listrik PLN",
                        "HELD — UPS battery low, waiting for mains"),
     "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "

@@ -22,6 +22,7 @@ class StationState(str, Enum):
     STOPPED = "stopped"    # an error reason holds the queue
     OFFLINE = "offline"    # the printer does not answer
     HELD_FOR_POWER = "held-for-power"  # the UPS battery is low: no new blank until mains returns
+    NOT_RUNNING = "not-running"  # the daemon is down: nothing prints, whatever the printer says
 
 
 class LinkState(str, Enum):
@@ -132,7 +133,7 @@ class StationStatus:
 
     def with_printer(self, printer: PrinterView) -> StationStatus:
         """This status with a fresher look at the printer (and the state that follows from it)."""
-        return replace(self, printer=printer, state=state_of(printer, self.power))
+        return replace(self, printer=printer, state=state_of(printer, self.power, self.daemon))
 
     def active_reasons(self) -> tuple[Reason, ...]:
         """The printer's active reasons, then what the power asks of a person."""
@@ -173,8 +174,11 @@ class StationStatus:
         )
 
 
-def state_of(printer: PrinterView, power: PowerStatus | None = None) -> StationState:
-    """``ready``, ``stopped`` (an error reason holds the queue), ``offline`` or ``held-for-power``."""
+def state_of(printer: PrinterView, power: PowerStatus | None = None, daemon: bool = True) -> StationState:
+    """``not-running`` (no daemon, so nothing prints), ``offline``, ``stopped`` (an error reason holds the
+    queue), ``held-for-power`` or ``ready``."""
+    if not daemon:
+        return StationState.NOT_RUNNING
     if not printer.online:
         return StationState.OFFLINE
     if any(r.severity == "error" for r in printer.reasons):

@@ -54,7 +54,7 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
     now = time.time() if now is None else now
     left, per_day = journal.blank_stock()
     return StationStatus(
-        station_id=station_id, at=now, daemon=daemon, state=state_of(printer, power),
+        station_id=station_id, at=now, daemon=daemon, state=state_of(printer, power, daemon),
         queue=MappingProxyType({s.value: n for s, n in journal.counts_by_state().items()}),
         outbox=journal.outbox_depth(),
         stock=Stock(left, round(per_day, 2), round(left / per_day, 1) if left is not None and per_day > 0 else None),

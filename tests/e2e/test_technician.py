@@ -134,7 +134,7 @@ def test_with_the_daemon_down_status_and_diagnose_open_the_devices_themselves(ma
     assert station.stop_daemon() == 0
 
     status = cli_json(station, "status")
-    assert status["daemon"] is False and status["state"] == "stopped"
+    assert status["daemon"] is False and status["state"] == "not-running"
     assert status["queue"]["downloaded"] == 1
     assert {"keyword": "cover-open", "severity": "error"} in status["printer"]["reasons"]
     text = cli(station, "status", "--lang", "en")
@@ -147,7 +147,8 @@ def test_with_the_daemon_down_status_and_diagnose_open_the_devices_themselves(ma
     assert found["devices"]["reader"]["online"] is True and found["devices"]["reader"]["firmware"]
     assert found["devices"]["printer"]["test_card"] == {"done": True, "cards_before": 0, "cards_after": 1}
     assert station.printer_state()["cards_inserted"] == 1
-    assert found["status"]["state"] == "ready"
+    assert found["status"]["state"] == "not-running"  # the printer is fine, but nothing prints without the daemon
+    assert found["status"]["printer"]["reasons"] == []
 
 
 def test_sync_prefetches_with_a_progress_bar_through_the_daemon_and_without_it(make_station):

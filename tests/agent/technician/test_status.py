@@ -11,6 +11,7 @@ from agent.technician.diagnose import mask_config
 from agent.journal import JobState, Journal
 from agent.printing import FaultHistory
 from agent.technician.status import cards_per_hour, gather, journal_statistics, link_view, printer_view, station_state
+from agent.technician.commands import format_status
 from agent.technician.station_status import StationStatus
 from agent.technician.status_page import render_status_page
 from agent.technician.sync import ProgressBar
@@ -121,6 +122,11 @@ def test_gather_counts_queue_stock_and_todays_cards_per_hour(journal):
                reader_online=True, last_contact=now - 5, faults=[], daemon=True, now=now).to_json()
     assert s["state"] == "stopped"
     assert s["queue"]["downloaded"] == 1 and s["queue"]["printed"] == 2 and s["outbox"] == 3
+    # with the daemon down nothing prints, however ready the printer looks
+    down = gather("3319-05", journal, printer_view(True, (), _status()), reader_online=True,
+                  last_contact=None, faults=[], daemon=False, now=now)
+    assert down.state == "not-running" and StationStatus.from_json(down.to_json()) == down
+    assert "TIDAK MENCETAK" in format_status(down, "id")[1]
     assert s["stock"]["blanks_left"] == 97
     assert s["today"]["printed"][8] == 2 and s["today"]["spoiled"][10] == 1
     assert sum(s["today"]["printed"]) == 2
