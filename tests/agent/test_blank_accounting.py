@@ -8,6 +8,8 @@ import pytest
 
 from agent.journal import SCHEMA_VERSION, JobState, Journal
 
+from .station_config import write_station_config
+
 STATION = "3319-05"
 RANDOM_UID = "08a1b2c3"
 FIXED_UID = "04a1b2c3d4e5f6"
@@ -150,21 +152,7 @@ def test_schema_5_journal_marks_random_uids_and_gives_unsent_reports_their_count
 def test_the_technician_sees_an_in_doubt_blank_by_its_counter_and_resolves_it(tmp_path, capsys):
     from agent.cli import main
 
-    config = tmp_path / "agent.toml"
-    config.write_text(f"""
-[station]
-id = "{STATION}"
-state_dir = "{tmp_path / 'state'}"
-[server]
-url = "http://127.0.0.1:9"
-token_file = "token"
-signing_key = "server.pub.pem"
-station_key = "station.pem"
-[printer]
-uri = "sim://printer"
-[reader]
-uri = "sim://reader"
-""")
+    config = write_station_config(tmp_path, state_dir=tmp_path / "state")
     journal = Journal(tmp_path / "state" / "journal.sqlite3")
     downloaded(journal, "doubt")
     journal.record_intent("doubt", cards_before=10, panels_before=50)

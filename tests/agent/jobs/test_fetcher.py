@@ -21,6 +21,7 @@ from agent.jobs.spool import Spool
 from agent.jobs.tally import LinkTally
 
 from tests.agent.jobs.test_transfer import STATION, Served
+from tests.agent.station_config import write_station_config
 
 
 class Clock:
@@ -36,24 +37,8 @@ class Station:
 
     def __init__(self, tmp_path, served: Served, *, prefetch_jobs: int = 8, prefetch_bytes: int = 1 << 26,
                  **transfer) -> None:
-        toml = tmp_path / "agent.toml"
-        toml.write_text(f"""
-[station]
-id = "{STATION}"
-state_dir = "{tmp_path / 'state'}"
-[server]
-url = "{served.server.url}"
-token_file = "token"
-signing_key = "server.pub"
-station_key = "station.pem"
-[printer]
-uri = "sim://printer"
-[reader]
-uri = "sim://reader"
-[spool]
-prefetch_jobs = {prefetch_jobs}
-prefetch_bytes = {prefetch_bytes}
-""")
+        toml = write_station_config(tmp_path, state_dir=tmp_path / "state", url=served.server.url,
+                                    extra=f"[spool]\nprefetch_jobs = {prefetch_jobs}\nprefetch_bytes = {prefetch_bytes}\n")
         config = load_config(toml)
         self.config = dataclasses.replace(config, transfer=TransferConfig(**transfer))
         self.served = served

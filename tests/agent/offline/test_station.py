@@ -14,23 +14,11 @@ from agent.technician import StationStatus
 from agent.technician.commands import format_status
 from jobserver.receipts import parse_receipts
 
+from ..station_config import station_toml
 from .test_bundle import STATION, Central, StationSide
 
 TOKEN = "watch-token"
-BASE = f"""
-[station]
-id = "{STATION}"
-state_dir = "state"
-[server]
-url = "http://127.0.0.1:9"
-token_file = "token"
-signing_key = "server.pub"
-station_key = "station.pem"
-[printer]
-uri = "sim://printer"
-[reader]
-uri = "sim://reader"
-"""
+BASE = station_toml()
 
 
 def test_the_watched_folder_is_optional_and_taken_relative_to_the_config(tmp_path):

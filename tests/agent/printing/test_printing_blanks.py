@@ -17,7 +17,8 @@ from drivers.errors import DeviceFaultError
 from drivers.interfaces import CARD_HEIGHT, CARD_WIDTH, CardFace, CardPosition
 from drivers.registry import open_printer, open_reader
 
-STATION = "3319-05"
+from ..station_config import STATION, write_station_config
+
 
 
 def ko_face() -> CardFace:
@@ -31,21 +32,8 @@ def bench(tmp_path):
     sim = tmp_path / "sim"
     printer_uri = f"sim://printer?state={sim}&ribbon_type=KO&jam_at_card=3"
     reader_uri = f"sim://reader?state={sim}&random_uid=1"
-    (tmp_path / "agent.toml").write_text(f"""
-[station]
-id = "{STATION}"
-state_dir = "{tmp_path / 'state'}"
-[server]
-url = "http://127.0.0.1:9"
-token_file = "token"
-signing_key = "server.pub.pem"
-station_key = "station.pem"
-[printer]
-uri = "{printer_uri}"
-[reader]
-uri = "{reader_uri}"
-""")
-    config = load_config(tmp_path / "agent.toml")
+    config = load_config(write_station_config(tmp_path, state_dir=tmp_path / "state", printer=printer_uri,
+                                              reader=reader_uri))
     journal = Journal(tmp_path / "state" / "journal.sqlite3")
     metrics = StationMetrics(STATION)
     worker = PrintWorker(config, journal, Spool(tmp_path / "state" / "spool"), metrics, None,

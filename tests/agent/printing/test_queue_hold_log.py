@@ -15,27 +15,14 @@ from drivers.registry import open_reader
 from drivers.simulated.evolis import SimulatedEvolis
 from drivers.simulated.host import serve_over_pipe
 
-STATION = "3319-05"
+from ..station_config import STATION, write_station_config
+
 
 
 def test_a_held_queue_is_logged_when_the_hold_starts_changes_and_ends(tmp_path):
     sim_dir = tmp_path / "sim"
     printer = SimulatedEvolis(sim_dir, cover_open=True)
     reader_uri = f"sim://reader?state={sim_dir}"
-    (tmp_path / "agent.toml").write_text(f"""
-[station]
-id = "{STATION}"
-state_dir = "{tmp_path / 'state'}"
-[server]
-url = "http://127.0.0.1:9"
-token_file = "token"
-signing_key = "server.pub.pem"
-station_key = "station.pem"
-[printer]
-uri = "sim://printer?state={sim_dir}"
-[reader]
-uri = "{reader_uri}"
-""")
     journal = Journal(tmp_path / "state" / "journal.sqlite3")
     hosts = []
 
@@ -44,7 +31,8 @@ uri = "{reader_uri}"
         hosts.append(host)
         return EvolisPrinter(transport)
 
-    worker = PrintWorker(load_config(tmp_path / "agent.toml"), journal, Spool(tmp_path / "state" / "spool"),
+    worker = PrintWorker(load_config(write_station_config(tmp_path, state_dir=tmp_path / "state",
+                                                           printer=f"sim://printer?state={sim_dir}", reader=reader_uri)), journal, Spool(tmp_path / "state" / "spool"),
                          StationMetrics(STATION), None, threading.Event(), open_printer,
                          lambda: open_reader(reader_uri), outcome_ready=lambda: None)
     worker._ensure_devices()
