@@ -33,24 +33,22 @@ PERSONAL_KEYS = frozenset({
     "chip.bin", "plaintext", "card_data", "holder",
 })
 
-_NIK_SHAPES = re.compile(
-    r"(?<!\d)\d{16}(?!\d)"                                  # 3319054512880001
-    r"|(?<![\w-])\d{6}[ .-]\d{6}[ .-]\d{4}(?![\w-])"        # 331905 451288 0001
-    r"|(?<![\w-])\d{4}([ .-])\d{4}\1\d{4}\1\d{4}(?![\w-])"  # 3319 0545 1288 0001
+#: One pass over a string: a hash-like token (32 or more hexadecimal characters standing alone) is
+#: matched first and kept; a NIK shape anywhere else becomes ``<nik>``.
+_MASKED = re.compile(
+    r"(?P<hash>(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z]))"
+    r"|(?<!\d)\d{16}(?!\d)"                                          # 3319054512880001
+    r"|(?<![\w-])\d{6}[ .-]\d{6}[ .-]\d{4}(?![\w-])"                # 331905 451288 0001
+    r"|(?<![\w-])\d{4}(?P<sep>[ .-])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?![\w-])"  # 3319 0545 1288 0001
 )
 
 
-#: A hash-like token: 32 or more hexadecimal characters standing alone.
-_HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z])")
+def _mask(match: re.Match[str]) -> str:
+    return match.group() if match.group("hash") else "<nik>"
 
 
 def redact_text(text: str) -> str:
-    pieces, pos = [], 0
-    for token in _HEX_TOKEN.finditer(text):
-        pieces += [_NIK_SHAPES.sub("<nik>", text[pos:token.start()]), token.group()]
-        pos = token.end()
-    pieces.append(_NIK_SHAPES.sub("<nik>", text[pos:]))
-    return "".join(pieces)
+    return _MASKED.sub(_mask, text)
 
 
 def redact(value: Any) -> Any:
