@@ -25,6 +25,7 @@ from typing import Callable, Iterator, Mapping
 from .errors import JournalError
 from .journal_records import ALLOWED, OUTCOMES, SELECT_JOBS, JobRecord, JobState, job_record
 from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from .os_faults import OsFaultError, classify_at
 
 __all__ = ["OUTCOMES", "SCHEMA_VERSION", "JobRecord", "JobState", "Journal", "JournalGauges", "PendingReport"]
 
@@ -100,14 +101,36 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction. A commit the machine refuses (no space, a read-only file system, no
+        permission) raises ``OsFaultError``, rolled back: the journal is as before, never damaged."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._roll_back()
+                    raise
+            except sqlite3.Error as exc:
+                fault = classify_at(exc, self.path)
+                if fault is None:
+                    raise
+                raise OsFaultError(fault) from exc
+
+    def _roll_back(self) -> None:
+        """SQLite may have rolled back already (a full disk, an I/O error): only an open transaction is."""
+        if self._db.in_transaction:
+            try:
                 self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            except sqlite3.Error:
+                pass  # the next BEGIN finds the connection without a transaction either way
+
+    def touch(self) -> None:
+        """A small commit (fsync'd, as every commit): raises ``OsFaultError`` while the journal cannot
+        be written. The storage probe asks it before the station resumes."""
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('written_at', ?)", (repr(self._clock()),))
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from .errors import AgentError
 
-__all__ = ["ExitCode", "OsFault", "OsFaultError", "OsFaultKind", "classify", "classify_sqlite", "probe_path"]
+__all__ = ["ExitCode", "OsFault", "OsFaultError", "OsFaultKind", "classify", "classify_at", "classify_sqlite",
+           "probe_path", "probe_write"]
 
 
 class ExitCode(int, Enum):
@@ -188,4 +190,38 @@ def probe_path(path: Path, *, min_free_bytes: int = 0) -> OsFault | None:
             return OsFault(OsFaultKind.PERMISSION, str(candidate), errno.EACCES)
     if fs.f_bavail * fs.f_frsize < min_free_bytes:
         return OsFault(OsFaultKind.NO_SPACE, str(folder), errno.ENOSPC)
+    return None
+
+
+def classify_at(exc: BaseException, path: Path) -> OsFault | None:
+    """``classify``, and where the error does not say (SQLite's IOERR and CANTOPEN, a bare EIO), what a
+    look at ``path`` says: a read-only file system, no permission or no free space at all."""
+    fault = classify(exc, str(path))
+    if fault is not None:
+        return fault
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or getattr(exc, "errno", None) == errno.EIO:
+        return probe_path(path, min_free_bytes=1) or probe_write(path)
+    return None
+
+
+def probe_write(path: Path) -> OsFault | None:
+    """What a real small write (and fsync) in ``path``'s folder meets, for what ``probe_path`` cannot
+    see: a file system the kernel made read-only after an error while its mount still says rw."""
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    except OSError as exc:
+        return classify(exc, str(folder))
+    try:
+        os.write(fd, b"\0")
+        os.fsync(fd)
+    except OSError as exc:
+        return classify(exc, str(folder))
+    finally:
+        os.close(fd)
+        try:
+            os.unlink(name)
+        except OSError:
+            pass
     return None

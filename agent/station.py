@@ -26,6 +26,7 @@ from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_
 from .offline import BundleImporter, OfflineWorker
 from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
+from .storage import StorageCollector, StorageState
 from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
                          render_status_page, socket_path)
 
@@ -46,27 +47,32 @@ class Station:
         self.journal = open_checked(state)
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()
+        # The state folder: a write it refuses holds the station until a probe can write again.
+        self.storage = StorageState(state, self.stop_event, probes=(self.journal.touch,))
         crash = CrashPoints.from_env()
         self.power = open_power(config.power.ups, config.power.min_runtime_s, self.stop_event,
                                 lambda: self.metrics.mean_stage_seconds("print"), lambda: self.printing.job_ready())
         self.reporter = Reporter(self.link, self.journal, self.spool, self.metrics, self.stop_event, crash,
-                                 tally=self.tally,
+                                 tally=self.tally, storage=self.storage,
                                  retry=(config.transfer.retry_initial_seconds, config.transfer.retry_max_seconds))
         self.printing = PrintWorker(config, self.journal, self.spool, self.metrics, station_key,
                                     self.stop_event, open_printer, open_reader, self._outcome_ready, crash,
-                                    power=self.power)
+                                    power=self.power, storage=self.storage)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
-                               self.stop_event, self.printing.job_ready, tally=self.tally)
+                               self.stop_event, self.printing.job_ready, tally=self.tally, storage=self.storage)
         self.offline = OfflineWorker(
             BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt,
                            should_stop=self.stop_event.is_set),
             self.journal, config.station.id, load_token(access.token_file), state, config.offline.watch_dir,
-            config.offline.scan_seconds, self.stop_event)
+            config.offline.scan_seconds, self.stop_event, storage=self.storage)
+        for wake in (self.printing.job_ready, self.fetcher.wake, self.reporter.wake, self.offline.wake):
+            self.storage.on_resume(wake)
         # The metrics read each owner's state at scrape time.
         self.metrics.watch_journal(self.journal.gauges)
         self.metrics.watch_printer(self.printing.printer_state.read)
         self.metrics.watch_link(self.tally.bytes_by_kind, self.tally.last_contact)
+        self.metrics.registry.register(StorageCollector(self.storage))
         monitor = self.power if isinstance(self.power, PowerMonitor) else None
         if monitor is not None:
             self.metrics.registry.register(PowerCollector(monitor))  # reads the monitor's snapshot at each scrape
@@ -81,7 +87,7 @@ class Station:
             threading.Thread(target=run, name=name, daemon=True)
             for name, run in (*self.fetcher.workers(), ("printer", self.printing.run),
                               ("preparer", self.printing.preparer.run), ("reporter", self.reporter.run),
-                              ("offline", self.offline.run), *power_thread)
+                              ("offline", self.offline.run), ("storage", self.storage.run), *power_thread)
         ]
 
     def _outcome_ready(self) -> None:
@@ -112,7 +118,7 @@ class Station:
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
                       faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot(),
-                      power=power_view(self.power))
+                      power=power_view(self.power), storage=self.storage.status())
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())

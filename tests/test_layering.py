@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-ROOMS = ("jobs", "card", "printing", "technician", "offline", "observe", "power")
+ROOMS = ("jobs", "card", "printing", "technician", "offline", "observe", "power", "storage")
 #: The station's top: it wires the rooms, so no room may import it.
 TOP = ("agent.station", "agent.daemon", "agent.cli", "agent.__main__")
 

@@ -33,6 +33,7 @@ from ..config import Config
 from ..errors import LinkError
 from ..journal import JobRecord, JobState, Journal
 from ..observe import StationMetrics
+from ..storage import StorageState
 from .intake import Intake
 from .link import ServerLink
 from .linkloop import LinkLoop
@@ -82,10 +83,12 @@ class Fetcher:
                  spool: Spool, metrics: StationMetrics, stop: threading.Event,
                  job_ready: Callable[[], None], clock: Callable[[], float] = time.time,
                  on_rest: Callable[[Rest, float], None] = lambda why, seconds: None,
-                 tally: LinkTally | None = None) -> None:
+                 tally: LinkTally | None = None, storage: StorageState | None = None) -> None:
         """``on_rest`` is told why and how long a worker is about to wait, once its state says so:
         a ``room_freed`` or ``wake`` after it ends that wait at once. ``tally`` counts the payload
-        bytes and the exchanges the server answered (the station shares one with its link)."""
+        bytes and the exchanges the server answered (the station shares one with its link). While
+        ``storage`` holds (the state folder cannot be written) no poll or download starts, and one
+        that fails for it rests until the hold ends instead of ending its worker."""
         self.config, self.link, self.journal, self.intake = config, link, journal, intake
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
@@ -101,6 +104,10 @@ class Fetcher:
         self._claims = threading.Lock()
         self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
         self._waiting_for_room = False
+        self._storage = storage
+
+    def _guarded(self, one_round: Callable[[], float]) -> Callable[[], float]:
+        return one_round if self._storage is None else self._storage.guarded(one_round)
 
     def wake(self) -> None:
         """Look again now (there may be room in the spool, or a job to fetch)."""
@@ -129,11 +136,12 @@ class Fetcher:
 
     def workers(self) -> list[tuple[str, Callable[[], None]]]:
         """A thread's name and body for each download in flight."""
-        return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.download_cycle))
+        download = self._guarded(self.download_cycle)
+        return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(download))
                                           for n, loop in enumerate(self._loops[1:], start=2)]
 
     def run(self) -> None:
-        self._loop.run(self.cycle)
+        self._loop.run(self._guarded(self.cycle))
 
     def cycle(self) -> float:
         """One round of polling and downloading; returns seconds until the next round."""

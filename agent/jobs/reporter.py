@@ -14,6 +14,7 @@ import structlog
 from ..crashpoints import CrashPoints
 from ..journal import Journal
 from ..observe import StationMetrics
+from ..storage import StorageState
 from .link import ServerLink
 from .linkloop import LinkLoop
 from .spool import Spool
@@ -25,20 +26,25 @@ log = structlog.get_logger("ktp.reporter")
 class Reporter:
     def __init__(self, link: ServerLink, journal: Journal, spool: Spool, metrics: StationMetrics,
                  stop: threading.Event, crash: CrashPoints | None = None, tally: LinkTally | None = None,
-                 retry: tuple[float, float] = (1.0, 300.0)) -> None:
+                 retry: tuple[float, float] = (1.0, 300.0), storage: StorageState | None = None) -> None:
         """``tally``: the link's, noted at each report the server holds; ``retry``: first and longest
-        back-off (seconds) while the link is down."""
+        back-off (seconds) while the link is down; ``storage``: while it holds, reports wait (their
+        sending could not be journalled)."""
         self._crash = crash or CrashPoints()
         self.tally = tally or LinkTally()
         self.link, self.journal, self.spool, self.metrics = link, journal, spool, metrics
         self._stop = stop
         self._loop = LinkLoop(metrics, stop, *retry)
+        self._storage = storage
 
     def wake(self) -> None:
         self._loop.wake()
 
     def run(self) -> None:
-        self._loop.run(lambda: 0.0 if self.drain() else 5.0)
+        self._loop.run(self._round if self._storage is None else self._storage.guarded(self._round))
+
+    def _round(self) -> float:
+        return 0.0 if self.drain() else 5.0
 
     def drain(self) -> int:
         """Send every queued report, oldest first; returns how many were confirmed."""

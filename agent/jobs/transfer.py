@@ -26,6 +26,7 @@ from typing import Callable
 import urllib3
 
 from ..errors import LinkError, LinkTimeoutError
+from ..os_faults import OsFaultError, classify
 from .link import ServerLink, read_some
 from .manifest import PayloadRef
 
@@ -250,11 +251,14 @@ class PayloadDownload:
             except (LinkError, OSError) as exc:  # the link broke, or the spool's disk failed
                 broke = exc
             finally:
-                _sync(fh)
+                broke = _synced(fh) or broke
                 gained = fh.tell() - offset
         if gained:
             self.record.progressed()
             self._on_transfer(gained, time.monotonic() - started)
+        disk = classify(broke, str(self.part)) if isinstance(broke, OSError) else None
+        if disk is not None:  # no space, read-only, no permission: the station holds, the bytes kept stay
+            raise OsFaultError(disk) from broke
         if limit == 0:
             return response.length_remaining == 0  # else unread bytes remain: do not reuse
         stalled = isinstance(broke, LinkTimeoutError)
@@ -318,6 +322,15 @@ def _write_all(fh, data: bytes) -> None:
 def _sync(fh) -> None:
     fh.flush()
     os.fsync(fh.fileno())
+
+
+def _synced(fh) -> OSError | None:
+    """``_sync``, returning its failure (a full disk refuses the fsync too) rather than raising it."""
+    try:
+        _sync(fh)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

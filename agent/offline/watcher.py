@@ -19,6 +19,8 @@ from typing import Callable
 import structlog
 
 from ..journal import Journal
+from ..os_faults import OsFaultError
+from ..storage import StorageState
 from .importer import BundleImporter, ImportSummary, bundle_files
 from .receipts import ReceiptsWritten, write_receipts
 from .record import OfflineRecord
@@ -30,8 +32,11 @@ log = structlog.get_logger("ktp.offline")
 class OfflineWorker:
     def __init__(self, importer: BundleImporter, journal: Journal, station_id: str, token: str,
                  state_dir: Path, watch_dir: Path | None, scan_seconds: float, stop: threading.Event,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, storage: StorageState | None = None) -> None:
+        """``storage``: while it holds (the state folder cannot be written), no import starts, and one
+        that fails for it waits for the hold to end instead of ending this thread."""
         self.importer, self.journal = importer, journal
+        self._storage = storage
         self._station_id, self._token = station_id, token
         self._watch_dir, self._scan_s = watch_dir, scan_seconds
         self._stop, self._clock = stop, clock
@@ -72,11 +77,19 @@ class OfflineWorker:
     # -- the thread ------------------------------------------------------------
     def run(self) -> None:
         while not self._stop.is_set():
-            while (path := self._next_request()) is not None and not self._stop.is_set():
-                self.import_now(path)
-            self.scan()
+            if self._storage is None or not self._storage.holds:
+                try:
+                    self._serve()
+                except (OSError, OsFaultError) as exc:
+                    if self._storage is None or not self._storage.took(exc):
+                        raise
             self._wake.wait(self._scan_s if self._watch_dir is not None else 60.0)
             self._wake.clear()
+
+    def _serve(self) -> None:
+        while (path := self._next_request()) is not None and not self._stop.is_set():
+            self.import_now(path)
+        self.scan()
 
     def _next_request(self) -> Path | None:
         with self._lock:
@@ -87,8 +100,10 @@ class OfflineWorker:
             self._progress = ImportProgress(Path(path).name, 0, 0)
         try:
             summary = self.importer.import_path(path, progress=self._advance)
-        except OSError as exc:  # the folder itself went away
+        except OSError as exc:  # the folder itself went away, or the state folder took no more
             summary = ImportSummary(interrupted=f"{path}: {exc.strerror or exc}")
+            if self._storage is not None:
+                self._storage.took(exc)  # the station holds; the bundle is read again when offered again
         with self._lock:
             self._progress = None
             self._record.imported(path, summary, self._clock())

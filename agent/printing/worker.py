@@ -25,7 +25,9 @@ from ..crashpoints import CrashPoints
 from ..jobs import Spool
 from ..journal import JobRecord, JobState, Journal
 from ..observe import StationMetrics
+from ..os_faults import OsFaultError
 from ..power import BlankGate, MainsOnly
+from ..storage import StorageState
 from .preparer import CardPreparer, PreparedCard
 from .printer_state import FaultHistory, PrinterSnapshot
 from .recovery import Resolution, resolve_interrupted
@@ -48,14 +50,18 @@ class PrintWorker:
                  station_key: object, stop: threading.Event,
                  open_printer: Callable[[], Printer], open_reader: Callable[[], Reader],
                  outcome_ready: Callable[[], None], crash: CrashPoints | None = None,
-                 power: BlankGate | None = None) -> None:
+                 power: BlankGate | None = None, storage: StorageState | None = None) -> None:
         self.config, self.journal, self.spool, self.metrics = config, journal, spool, metrics
         self._stop = stop
         self._open_printer, self._open_reader = open_printer, open_reader
         self._outcome_ready = outcome_ready
         self._crash = crash or CrashPoints()
-        #: Asked before every new blank (agent.power): ``may_take_blank()`` never waits.
+        #: Asked before every new blank (agent.power, agent.storage): ``may_take_blank()`` never waits.
         self._power = power or MainsOnly()
+        #: The state folder: while it cannot be written, no journal step is tried (the journal is a step
+        #: ahead of the hardware, so no blank moves either) and a failed write holds instead of ending us.
+        self._storage = storage
+        self._gates: tuple[BlankGate, ...] = (self._power,) + ((storage,) if storage is not None else ())
         self._wake = threading.Event()
         #: Set once the devices were tried and interrupted jobs resolved (or the devices failed).
         self.devices_tried = threading.Event()
@@ -89,6 +95,8 @@ class PrintWorker:
         while not self._stop.is_set():
             try:
                 self._ensure_devices()
+                if self._held_for_storage():
+                    continue
                 self._recover_unfinished()
                 self.devices_tried.set()
                 self._serve_requests()
@@ -96,6 +104,23 @@ class PrintWorker:
             except (TransportError, ProtocolError) as exc:
                 self.devices_tried.set()
                 self._went_offline(exc)
+            except (OSError, OsFaultError) as exc:
+                # A journal step the machine refused: the job is where the journal last holds it (the
+                # intent before the blank, the blank before the print), so nothing more happens to the
+                # card now; once the folder takes writes, the recovery above settles it from the
+                # printer's own counters, as after a restart.
+                if self._storage is None or not self._storage.took(exc):
+                    raise
+                self.devices_tried.set()
+
+    def _held_for_storage(self) -> bool:
+        """While the state folder cannot be written: serve the technician's requests, and wait."""
+        if self._storage is None or not self._storage.holds:
+            return False
+        self.devices_tried.set()
+        self._serve_requests()
+        self._pause(HOLD_RECHECK_S)
+        return True
         self._refuse_requests("the station is stopping")
         self._close_devices()
 
@@ -211,8 +236,9 @@ class PrintWorker:
             log.warning("job.rejected", job_id=job.job_id, reason=exc.reason, detail=exc.detail)
             self._finish(job.job_id, JobState.REJECTED, exc.reason)
             return
-        if not self._power.may_take_blank():  # the card stays current; the monitor wakes us on mains
-            self._power.held(job.job_id)
+        gate = next((g for g in self._gates if not g.may_take_blank()), None)
+        if gate is not None:  # the card stays current; the gate's owner wakes us when it opens
+            gate.held(job.job_id)
             self._pause(HOLD_RECHECK_S)
             return
         self._print(card, status)

@@ -33,6 +33,8 @@ _T = {
                     "NOT PRINTING — the daemon is not running (`systemctl start ktp-agent`)"),
     "held-for-power": ("DITAHAN — baterai UPS rendah, menunggu listrik PLN",
                        "HELD — UPS battery low, waiting for mains"),
+    "held-for-storage": ("DITAHAN — folder data stasiun tidak bisa ditulis", "HELD — the state folder cannot be written"),
+    "storage": ("Penyimpanan: {line}", "Storage: {line}"),
     "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "
               "{out} laporan menunggu dikirim",
               "Queue: {dl} ready to print, {wait} downloading, {pr} printing, {doubt} in doubt; "
@@ -229,6 +231,7 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
         lines.append(t("link", lang, state=t(f"link_{s.link.state.value}", lang), age=age))
     lines += offline_lines(s.offline, lang)
     lines += format_power(s.power, lang)
+    lines += [t("storage", lang, line=s.storage.line(lang))] if s.storage is not None else []
     lines += format_reasons(s.active_reasons(), lang)
     lines += format_history(s, lang)
     return lines

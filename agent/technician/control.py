@@ -145,7 +145,10 @@ class ControlServer:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(2)
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only state folder keeps the socket's name; the next start replaces it
         self._server = None
 
 

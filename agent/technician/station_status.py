@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from ..offline import OfflineStatus
 from ..power import PowerStatus
 from ..printing import FaultEvent
+from ..storage import StorageStatus
 
 
 class StationState(str, Enum):
@@ -23,6 +24,7 @@ class StationState(str, Enum):
     OFFLINE = "offline"    # the printer does not answer
     HELD_FOR_POWER = "held-for-power"  # the UPS battery is low: no new blank until mains returns
     NOT_RUNNING = "not-running"  # the daemon is down: nothing prints, whatever the printer says
+    HELD_FOR_STORAGE = "held-for-storage"  # the state folder cannot be written: nothing new until it can
 
 
 class LinkState(str, Enum):
@@ -121,6 +123,7 @@ class StationStatus:
     today: Today
     offline: OfflineStatus | None = None   # removable media; None where the station has no offline desk
     power: PowerStatus | None = None  # None: no UPS configured
+    storage: StorageStatus | None = None  # None: the state folder takes writes (or the daemon is down)
 
     def history(self, limit: int) -> list[tuple[float, str, str | None]]:
         """(time, keyword, job id) of the faults seen and the journal's spoiled cards, newest first;
@@ -133,7 +136,7 @@ class StationStatus:
 
     def with_printer(self, printer: PrinterView) -> StationStatus:
         """This status with a fresher look at the printer (and the state that follows from it)."""
-        return replace(self, printer=printer, state=state_of(printer, self.power, self.daemon))
+        return replace(self, printer=printer, state=state_of(printer, self.power, self.daemon, self.storage))
 
     def active_reasons(self) -> tuple[Reason, ...]:
         """The printer's active reasons, then what the power asks of a person."""
@@ -155,11 +158,12 @@ class StationStatus:
                       "spoiled": list(self.today.spoiled)},
             "offline": self.offline.to_json() if self.offline else None,
             "power": None if self.power is None else self.power.to_json(),
+            "storage": None if self.storage is None else self.storage.to_json(),
         }
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> StationStatus:
-        link, today, power = doc["link"], doc["today"], doc.get("power")
+        link, today, power, storage = doc["link"], doc["today"], doc.get("power"), doc.get("storage")
         return cls(
             station_id=doc["station_id"], at=doc["at"], daemon=bool(doc["daemon"]),
             state=StationState(doc["state"]), queue=MappingProxyType(dict(doc["queue"])), outbox=doc["outbox"],
@@ -171,14 +175,18 @@ class StationStatus:
             today=Today(today["date"], tuple(today["printed"]), tuple(today["spoiled"])),
             offline=OfflineStatus.from_json(doc["offline"]) if doc.get("offline") else None,
             power=None if power is None else PowerStatus.from_json(power),
+            storage=None if storage is None else StorageStatus.from_json(storage),
         )
 
 
-def state_of(printer: PrinterView, power: PowerStatus | None = None, daemon: bool = True) -> StationState:
-    """``not-running`` (no daemon, so nothing prints), ``offline``, ``stopped`` (an error reason holds the
-    queue), ``held-for-power`` or ``ready``."""
+def state_of(printer: PrinterView, power: PowerStatus | None = None, daemon: bool = True,
+             storage: StorageStatus | None = None) -> StationState:
+    """``not-running`` (no daemon, so nothing prints), ``held-for-storage`` (its state folder cannot be
+    written), ``offline``, ``stopped`` (an error reason holds the queue), ``held-for-power`` or ``ready``."""
     if not daemon:
         return StationState.NOT_RUNNING
+    if storage is not None:
+        return StationState.HELD_FOR_STORAGE
     if not printer.online:
         return StationState.OFFLINE
     if any(r.severity == "error" for r in printer.reasons):

@@ -22,6 +22,7 @@ _STATE = {
     "offline": ("bad", "PRINTER TIDAK TERHUBUNG", "Agen mencoba menyambung lagi sendiri."),
     "held-for-power": ("bad", "DITAHAN — BATERAI UPS RENDAH",
                        "Kartu yang sedang dicetak diselesaikan; kartu baru menunggu listrik PLN kembali."),
+    "held-for-storage": ("bad", "DITAHAN — FOLDER DATA STASIUN TIDAK BISA DITULIS", ""),
 }
 _POWER = {"mains": "listrik PLN", "battery": "BATERAI UPS", "low-battery": "BATERAI UPS RENDAH",
           "unknown": "tidak diketahui"}
@@ -48,6 +49,7 @@ td.n{text-align:right;font-weight:600;font-variant-numeric:tabular-nums}
 
 def render_status_page(s: StationStatus) -> bytes:
     kind, headline, sub = _STATE.get(s.state.value, _STATE["offline"])
+    sub = s.storage.line("id") if s.storage is not None else sub
     when = time.strftime("%d-%m-%Y %H:%M:%S", time.localtime(s.at))
     body = "".join([
         f'<div class="banner {kind}" id="state">{escape(headline)}<small>{escape(sub)}</small></div>',

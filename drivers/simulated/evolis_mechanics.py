@@ -16,12 +16,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from ..evolis.panels import panels_to_image
 from ..evolis.status import ErrorFlag
 from ..interfaces import CardPosition
 from .bench import SimBench
 from .evolis_state import EvolisState, EvolisStateFile
 from .files import atomic_write_bytes
+
+_log = structlog.get_logger(__name__)
 
 
 class MechanismError(Exception):
@@ -199,15 +203,24 @@ class EvolisMechanics:
         self._store.save(self.state)
 
     def _write_printout(self, panels: list[tuple[str, int, bytes]]) -> Path | None:
-        """Write the printout as a pending PNG; it becomes the card's PNG once the print is saved."""
+        """Write the printout as a pending PNG; it becomes the card's PNG once the print is saved.
+
+        The picture is the simulator's record, not the card: when its folder takes no more (full,
+        read-only), the card is printed all the same and one line says the picture was not kept.
+        """
         if self._png_dir is None:
             return None
         uid = (self.state.card_uid or b"").hex()
         path = self._png_dir / f".pending-card-{self.state.card_number or 0:06d}-{uid}.png"
         out = io.BytesIO()
         panels_to_image(panels).save(out, "PNG", compress_level=1)
-        self._png_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, out.getvalue())
+        try:
+            self._png_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, out.getvalue())
+        except OSError as exc:
+            _log.warning("sim.printout_not_saved", card=self.state.card_number, folder=str(self._png_dir),
+                         error=exc.strerror or str(exc))
+            return None
         return path
 
 
