@@ -16,7 +16,7 @@ import json
 import sqlite3
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -101,8 +101,8 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction. A commit the machine refuses (no space, a read-only file system, no
-        permission) raises ``OsFaultError``, rolled back: the journal is as before, never damaged."""
+        """One transaction; one the machine refuses (no space, read-only, no permission) is rolled back
+        and raises ``OsFaultError``: the journal is as before, never damaged."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -121,14 +121,11 @@ class Journal:
     def _roll_back(self) -> None:
         """SQLite may have rolled back already (a full disk, an I/O error): only an open transaction is."""
         if self._db.in_transaction:
-            try:
+            with suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # the next BEGIN finds the connection without a transaction either way
 
     def touch(self) -> None:
-        """A small commit (fsync'd, as every commit): raises ``OsFaultError`` while the journal cannot
-        be written. The storage probe asks it before the station resumes."""
+        """A small commit; ``OsFaultError`` while the journal cannot be written (the storage probe)."""
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('written_at', ?)", (repr(self._clock()),))
 
