@@ -66,10 +66,10 @@ _EXIT = {
 _TEXT: dict[OsFaultKind, tuple[str, str]] = {
     OsFaultKind.PERMISSION: (
         "izin ditolak untuk {where}: stasiun tidak menulis apa pun di sana dan tidak mencetak. "
-        "Kembalikan pemiliknya ke pengguna layanan: `chown -R ktp-agent:ktp-agent {where}` "
+        "Kembalikan pemiliknya ke pengguna layanan: `chown -R ktp-agent:ktp-agent {folder}` "
         "(biasanya akibat `sudo ktp-agent run`). Jurnal TIDAK rusak; jangan jalankan `journal release`.",
         "permission denied on {where}: the station writes nothing there and prints nothing. "
-        "Give it back to the service's user: `chown -R ktp-agent:ktp-agent {where}` "
+        "Give it back to the service's user: `chown -R ktp-agent:ktp-agent {folder}` "
         "(usually left by `sudo ktp-agent run`). The journal is NOT damaged; do not run `journal release`."),
     OsFaultKind.READ_ONLY: (
         "sistem berkas untuk {where} hanya-baca: stasiun berhenti mengambil blanko dan mengunduh, "
@@ -106,15 +106,17 @@ _TEXT: dict[OsFaultKind, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class OsFault:
-    """One fault of the machine: its kind, where (a path, ``[section] key`` or ``host:port``), the errno."""
+    """One fault of the machine: its kind, where (a path, ``[section] key`` or ``host:port``), the errno,
+    and the folder the advice names when it is not ``where`` itself (a journal file in the state folder)."""
     kind: OsFaultKind
     where: str
     errno: int | None = None
+    folder: str | None = None
 
     def line(self, lang: str = "id") -> str:
         """The one line for the log and the CLI."""
         text = _TEXT[self.kind][1 if lang == "en" else 0]
-        return text.format(where=self.where)
+        return text.format(where=self.where, folder=self.folder or self.where)
 
     @property
     def exit_code(self) -> ExitCode:
