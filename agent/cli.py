@@ -13,6 +13,7 @@ from .os_faults import ExitCode
 if TYPE_CHECKING:
     from .config import Config
     from .daemon import RunSummary
+    from .os_faults import OsFault
 
 #: The embedded default: simulated printer and reader, the built-in demo job server.
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "agent.toml"
@@ -133,8 +134,7 @@ def _started(args: argparse.Namespace, body: Callable[["Config"], int]) -> int:
     except ConfigError as exc:
         return _cannot_start(str(exc), ExitCode.CONFIG, kind="config", where=str(args.config))
     except OsFaultError as exc:
-        fault = exc.fault
-        return _cannot_start(fault.line(args.lang), fault.exit_code, kind=fault.kind.value, where=fault.where)
+        return _machine_fault(exc.fault, args.lang)
     except JournalError as exc:
         if state is None or not (state / MARKER).exists():
             raise
@@ -144,12 +144,16 @@ def _started(args: argparse.Namespace, body: Callable[["Config"], int]) -> int:
     except (OSError, sqlite3.Error) as exc:
         fault = classify(exc, getattr(exc, "filename", None) or str(state))
         if fault is not None:
-            return _cannot_start(fault.line(args.lang), fault.exit_code, kind=fault.kind.value, where=fault.where)
+            return _machine_fault(fault, args.lang)
         _unforeseen(exc)
         raise
     except Exception as exc:
         _unforeseen(exc)
         raise
+
+
+def _machine_fault(fault: "OsFault", lang: str) -> int:
+    return _cannot_start(fault.line(lang, at_start=True), fault.exit_code, kind=fault.kind.value, where=fault.where)
 
 
 def _cannot_start(line: str, code: "ExitCode", **fields: str) -> int:

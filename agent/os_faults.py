@@ -104,6 +104,18 @@ _TEXT: dict[OsFaultKind, tuple[str, str]] = {
 }
 
 
+# At start-up a read-only state folder stops the station (it does not wait): the line says how to go on.
+_AT_START: dict[OsFaultKind, tuple[str, str]] = {
+    OsFaultKind.READ_ONLY: (
+        "sistem berkas untuk {where} hanya-baca: stasiun tidak dijalankan dan tidak mengubah apa pun. "
+        "Periksa disk (`dmesg`, `mount`), pasang kembali dengan izin tulis, lalu jalankan stasiun "
+        "(`systemctl restart ktp-agent`). Jurnal TIDAK rusak.",
+        "the file system of {where} is read-only: the station did not start and changed nothing. "
+        "Check the disk (`dmesg`, `mount`), remount it read-write, then start the station "
+        "(`systemctl restart ktp-agent`). The journal is NOT damaged."),
+}
+
+
 @dataclass(frozen=True)
 class OsFault:
     """One fault of the machine: its kind, where (a path, ``[section] key`` or ``host:port``), the errno,
@@ -113,9 +125,9 @@ class OsFault:
     errno: int | None = None
     folder: str | None = None
 
-    def line(self, lang: str = "id") -> str:
-        """The one line for the log and the CLI."""
-        text = _TEXT[self.kind][1 if lang == "en" else 0]
+    def line(self, lang: str = "id", *, at_start: bool = False) -> str:
+        """The one line for the log and the CLI; ``at_start``: the station stopped before it ran."""
+        text = (_AT_START if at_start and self.kind in _AT_START else _TEXT)[self.kind][1 if lang == "en" else 0]
         return text.format(where=self.where, folder=self.folder or self.where)
 
     @property

@@ -24,6 +24,7 @@ import structlog
 
 from .config import Config
 from .errors import AgentError, ConfigError
+from .journal_guard import probe_journal
 from .os_faults import OsFault, OsFaultError, OsFaultKind, classify, probe_path
 from .observe import MetricsServer, SystemdNotifier
 from .technician import ControlServer, socket_path
@@ -71,9 +72,7 @@ def min_free_bytes(config: Config) -> int:
 def check_state_dir(state: Path) -> None:
     """Raise OsFaultError when the state folder (or the folder it will be made in) or a file in it cannot
     be written."""
-    fault = probe_path(state)
-    if fault is None:
-        fault = _unwritable_entry(state)
+    fault = probe_path(state) or probe_journal(state) or _unwritable_entry(state)
     if fault is not None:
         raise OsFaultError(fault)
 
@@ -106,7 +105,7 @@ def wait_for_space(config: Config, notifier: SystemdNotifier, stop: threading.Ev
         raise OsFaultError(fault)
     line = f"{fault.line(lang)} ({_free_text(fault.where, need, lang)})"
     print(f"ktp-agent: {line}", flush=True, file=sys.stderr)
-    log.warning("station.waiting_for_space", where=fault.where, need_bytes=need, free_bytes=_free(fault.where))
+    log.warning("station.waiting_for_space", kind=fault.kind.value, where=fault.where, need_bytes=need, free_bytes=_free(fault.where))
     notifier.notify("READY=1", f"STATUS={line}")
     while not stop.wait(SPACE_RECHECK_S):
         notifier.notify("WATCHDOG=1")
@@ -121,7 +120,11 @@ def wait_for_space(config: Config, notifier: SystemdNotifier, stop: threading.Ev
 
 
 def _free(folder: str) -> int:
-    fs = os.statvfs(folder)
+    """Free bytes for this process where ``folder`` is (or will be made)."""
+    path = Path(folder)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    fs = os.statvfs(path)
     return fs.f_bavail * fs.f_frsize
 
 
