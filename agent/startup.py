@@ -45,6 +45,8 @@ def prepare(config: Config, notifier: SystemdNotifier, stop: threading.Event,
             lang: str = "id") -> socket.socket | None:
     """Run the checks; the bound metrics listener, or None when told to stop while waiting for space."""
     state = config.station.state_dir
+    if state.exists() and not state.is_dir():
+        raise ConfigError(f"{config.path}: [station] state_dir: {state} is not a folder")
     check_state_dir(state)
     if not wait_for_space(config, notifier, stop, lang):
         return None
