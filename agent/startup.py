@@ -74,7 +74,10 @@ def min_free_bytes(config: Config) -> int:
 def check_state_dir(state: Path) -> None:
     """Raise OsFaultError when the state folder (or the folder it will be made in) or a file in it cannot
     be written."""
-    fault = probe_path(state) or probe_journal(state) or _unwritable_entry(state)
+    fault = probe_path(state)
+    if fault is not None and fault.kind is OsFaultKind.PERMISSION and not state.exists():
+        fault = replace(fault, where=str(state), folder=str(state))  # never advise a chown of /var/lib
+    fault = fault or probe_journal(state) or _unwritable_entry(state)
     if fault is not None:
         raise OsFaultError(fault)
 

@@ -1,9 +1,15 @@
 """The start-up checks on real folders and sockets: each failure names its place, and nothing is created."""
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +20,8 @@ from agent.os_faults import OsFaultError, OsFaultKind
 from agent.startup import MARGIN_BYTES, min_free_bytes, prepare
 from agent.technician import ControlServer, socket_path
 from tests.agent.station_config import write_station_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -96,3 +104,34 @@ def test_the_space_needed_is_the_spools_remaining_room_and_the_margin(tmp_path):
     spool.mkdir(parents=True)
     (spool / "a.payload").write_bytes(b"x" * 1000)
     assert min_free_bytes(config) == config.spool.prefetch_bytes - 1000 + MARGIN_BYTES
+
+
+
+_PREPARE_AS_USER = """
+import sys, threading
+from agent.config import load_config
+from agent.observe import SystemdNotifier
+from agent.os_faults import OsFaultError
+from agent.startup import prepare
+try:
+    prepare(load_config(sys.argv[1]), SystemdNotifier(), threading.Event())
+except OsFaultError as exc:
+    print(exc.fault.line("en"))
+"""
+
+
+def test_a_state_folder_that_cannot_be_made_is_named_itself_never_its_parent():
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux): runs as another user")
+    root = Path(tempfile.mkdtemp(prefix="ktp-startup-", dir="/tmp"))
+    try:
+        root.chmod(0o755)  # root's own folder: the other user may enter it, not write in it
+        state = root / "ktp-agent"
+        config = config_in(root, state=str(state))
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                               _PREPARE_AS_USER, str(config.path)], capture_output=True, text=True, timeout=60,
+                              cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert done.stdout.startswith(f"permission denied on {state}: "), done.stdout + done.stderr
+    assert f"`chown -R ktp-agent:ktp-agent {state}`" in done.stdout and f"{root}`" not in done.stdout
