@@ -110,7 +110,8 @@ def wait_for_space(config: Config, notifier: SystemdNotifier, stop: threading.Ev
         raise OsFaultError(fault)
     line = f"{fault.line(lang)} ({_free_text(fault.where, need, lang)})"
     print(f"ktp-agent: {line}", flush=True, file=sys.stderr)
-    log.warning("station.waiting_for_space", kind=fault.kind.value, where=fault.where, need_bytes=need, free_bytes=_free(fault.where))
+    log.warning("station.waiting_for_space", kind=fault.kind.value, where=fault.where, need_bytes=need,
+                free_bytes=_free(fault.where))
     notifier.notify("READY=1", f"STATUS={line}")
     while not stop.wait(SPACE_RECHECK_S):
         notifier.notify("WATCHDOG=1")

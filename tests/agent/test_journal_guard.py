@@ -132,8 +132,8 @@ def test_any_journal_file_left_to_root_is_a_permission_fault_naming_that_file(ow
         done = subprocess.run(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups",
                                sys.executable, "-c", _OPEN_AS_USER, str(state)], capture_output=True, text=True,
                               cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=60)
-        assert done.stdout.splitlines()[-1].split() == ["permission-denied", f"{state / JOURNAL_FILE}{owned_by_root}", str(state)], \
-            done.stderr
+        said = done.stdout.splitlines()[-1].split()
+        assert said == ["permission-denied", f"{state / JOURNAL_FILE}{owned_by_root}", str(state)], done.stderr
         nothing_moved(state)
     finally:
         shutil.rmtree(root, ignore_errors=True)
