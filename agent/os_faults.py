@@ -68,10 +68,10 @@ _EXIT = {
 _TEXT: dict[OsFaultKind, tuple[str, str]] = {
     OsFaultKind.PERMISSION: (
         "izin ditolak untuk {where}: stasiun tidak menulis apa pun di sana dan tidak mencetak. "
-        "Kembalikan pemiliknya ke pengguna layanan: `chown -R ktp-agent:ktp-agent {where}` "
+        "Kembalikan pemiliknya ke pengguna layanan: `chown -R ktp-agent:ktp-agent {folder}` "
         "(biasanya akibat `sudo ktp-agent run`). Jurnal TIDAK rusak; jangan jalankan `journal release`.",
         "permission denied on {where}: the station writes nothing there and prints nothing. "
-        "Give it back to the service's user: `chown -R ktp-agent:ktp-agent {where}` "
+        "Give it back to the service's user: `chown -R ktp-agent:ktp-agent {folder}` "
         "(usually left by `sudo ktp-agent run`). The journal is NOT damaged; do not run `journal release`."),
     OsFaultKind.READ_ONLY: (
         "sistem berkas untuk {where} hanya-baca: stasiun berhenti mengambil blanko dan mengunduh, "
@@ -106,17 +106,31 @@ _TEXT: dict[OsFaultKind, tuple[str, str]] = {
 }
 
 
+# At start-up a read-only state folder stops the station (it does not wait): the line says how to go on.
+_AT_START: dict[OsFaultKind, tuple[str, str]] = {
+    OsFaultKind.READ_ONLY: (
+        "sistem berkas untuk {where} hanya-baca: stasiun tidak dijalankan dan tidak mengubah apa pun. "
+        "Periksa disk (`dmesg`, `mount`), pasang kembali dengan izin tulis, lalu jalankan stasiun "
+        "(`systemctl restart ktp-agent`). Jurnal TIDAK rusak.",
+        "the file system of {where} is read-only: the station did not start and changed nothing. "
+        "Check the disk (`dmesg`, `mount`), remount it read-write, then start the station "
+        "(`systemctl restart ktp-agent`). The journal is NOT damaged."),
+}
+
+
 @dataclass(frozen=True)
 class OsFault:
-    """One fault of the machine: its kind, where (a path, ``[section] key`` or ``host:port``), the errno."""
+    """One fault of the machine: its kind, where (a path, ``[section] key`` or ``host:port``), the errno,
+    and the folder the advice names when it is not ``where`` itself (a journal file in the state folder)."""
     kind: OsFaultKind
     where: str
     errno: int | None = None
+    folder: str | None = None
 
-    def line(self, lang: str = "id") -> str:
-        """The one line for the log and the CLI."""
-        text = _TEXT[self.kind][1 if lang == "en" else 0]
-        return text.format(where=self.where)
+    def line(self, lang: str = "id", *, at_start: bool = False) -> str:
+        """The one line for the log and the CLI; ``at_start``: the station stopped before it ran."""
+        text = (_AT_START if at_start and self.kind in _AT_START else _TEXT)[self.kind][1 if lang == "en" else 0]
+        return text.format(where=self.where, folder=self.folder or self.where)
 
     @property
     def exit_code(self) -> ExitCode:

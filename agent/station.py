@@ -8,6 +8,7 @@ of the devices), the reporter (drains the outbox) and the offline desk
 """
 from __future__ import annotations
 
+import socket
 import threading
 from datetime import datetime, timezone
 from typing import Callable
@@ -24,6 +25,7 @@ from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
 from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
 from .offline import BundleImporter, OfflineWorker
+from .os_faults import OsFault, classify
 from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .storage import StorageCollector, StorageState
@@ -35,8 +37,12 @@ log = structlog.get_logger("ktp.station")
 
 class Station:
     def __init__(self, config: Config, access: ServerAccess,
-                 open_printer: Callable[[], Printer], open_reader: Callable[[], Reader]) -> None:
+                 open_printer: Callable[[], Printer], open_reader: Callable[[], Reader], *,
+                 metrics_listener: socket.socket | None = None) -> None:
         self.config = config
+        #: A fault of the machine the station cannot work through (too many open files): the daemon stops.
+        self.fault: OsFault | None = None
+        self._fault_lock = threading.Lock()
         state = config.station.state_dir
         # Keys first: a missing or unreadable key, token or TLS file stops the station before anything runs.
         signing_key = load_signing_key(access.signing_key)
@@ -80,8 +86,10 @@ class Station:
         self.metrics_server = MetricsServer(self.metrics.registry, m.host, m.port,
                                             routes={"/status": self._status_page},
                                             tls=server_tls_context(m.tls_cert, m.tls_key),
-                                            auth=load_basic_auth(m.basic_auth_file))
-        self.control = ControlServer(socket_path(state), control_handlers(self))
+                                            auth=load_basic_auth(m.basic_auth_file), listener=metrics_listener,
+                                            on_fault=lambda exc: self.fail(exc, f"metrics {m.host}:{m.port}"))
+        self.control = ControlServer(socket_path(state), control_handlers(self),
+                                     on_fault=lambda exc: self.fail(exc, str(socket_path(state))))
         power_thread = (("power", monitor.run),) if monitor is not None else ()
         self._threads = [
             threading.Thread(target=run, name=name, daemon=True)
@@ -105,7 +113,17 @@ class Station:
         log.info("station.started", station_id=self.config.station.id, metrics=f"http://{host}:{port}/metrics")
 
     def healthy(self) -> bool:
-        return all(t.is_alive() for t in self._threads)
+        return self.fault is None and all(t.is_alive() for t in self._threads)
+
+    def fail(self, exc: BaseException, where: str) -> OsFault | None:
+        """A fault of the machine met by a worker or a listener (``where``): the first one is kept, and the
+        station counts as unhealthy so the daemon stops, says the fault in one line (station.worker_died)
+        and exits with its code. None (nothing kept) when ``exc`` is not the machine's fault."""
+        fault = classify(exc, getattr(exc, "filename", None) or where)
+        if fault is not None:
+            with self._fault_lock:
+                self.fault = self.fault or fault
+        return fault
 
     def counts(self) -> dict[JobState, int]:
         return self.journal.counts_by_state()

@@ -80,11 +80,11 @@ class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
                  standalone: list[str] | None = None, reader_args: list[str] | None = None,
                  printouts: bool = True, poll_after_s: float = 1, extra_reader: str = "",
-                 extra_config: str = "") -> None:
+                 extra_config: str = "", state: Path | None = None) -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
         self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=poll_after_s)
-        self.state = root / "station"
+        self.state = state or root / "station"
         self.cards_dir = root / "cards"
         self.metrics_port = free_port()
         self.config_path = root / "agent.toml"
@@ -123,14 +123,28 @@ listen = "127.0.0.1:{self.metrics_port}"
 {extra_config}""")
         self.process: subprocess.Popen | None = None
 
-    def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None) -> None:
+    def daemon_command(self, *args: str, user: str | None = None) -> list[str]:
+        """``ktp-agent run`` (or ``args``) for this station; as ``user`` (through setpriv) when given."""
+        command = [sys.executable, "-m", "agent", *(args or ("run",)), "--config", str(self.config_path)]
+        if user is None:
+            return command
+        import pwd
+
+        account = pwd.getpwnam(user)
+        return ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--clear-groups", *command]
+
+    def run_daemon(self, *args: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run ``ktp-agent run`` to its end (a daemon that cannot start); its output, as text."""
+        return subprocess.run(self.daemon_command(*args, user=user), capture_output=True, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=self.root, timeout=timeout)
+
+    def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None,
+                     user: str | None = None) -> None:
         """Start the daemon; with ``wait``, return once it serves /metrics."""
         env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
         self._log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "agent", "run", "--config", str(self.config_path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.root,
-        )
+        self.process = subprocess.Popen(self.daemon_command(user=user), stdout=self._log,
+                                        stderr=subprocess.STDOUT, env=env, cwd=self.root)
         deadline = time.monotonic() + 30
         while wait and time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ROOMS = ("jobs", "card", "printing", "technician", "offline", "observe", "power", "storage")
 #: The station's top: it wires the rooms, so no room may import it.
-TOP = ("agent.station", "agent.daemon", "agent.cli", "agent.__main__")
+TOP = ("agent.station", "agent.daemon", "agent.startup", "agent.cli", "agent.__main__")
 
 
 def _modules(package: str) -> dict[str, Path]:

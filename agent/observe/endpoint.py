@@ -5,6 +5,8 @@ path -> a callable returning (content type, body).
 """
 from __future__ import annotations
 
+import errno
+import socket
 import ssl
 import threading
 from typing import Callable
@@ -66,6 +68,15 @@ class _Listener(ThreadingHTTPServer):
     # socketserver's default backlog of 5 drops the SYNs of a sixth scraper connecting at once,
     # which then waits a whole second for its retransmission.
     request_queue_size = 128
+    on_fault: Callable[[OSError], None] | None = None
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        try:
+            return super().get_request()
+        except OSError as exc:  # socketserver drops it silently and would spin on the full table
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and self.on_fault is not None:
+                self.on_fault(exc)
+            raise
 
 
 class MetricsServer:
@@ -73,13 +84,33 @@ class MetricsServer:
 
     def __init__(self, registry: CollectorRegistry, host: str, port: int,
                  routes: dict[str, Route] | None = None, *, tls: ssl.SSLContext | None = None,
-                 auth: BasicAuth | None = None) -> None:
+                 auth: BasicAuth | None = None, listener: socket.socket | None = None,
+                 on_fault: Callable[[OSError], None] | None = None) -> None:
         handler = _handler_for(SharedExposition(registry), dict(routes or {}), auth)
-        self._server = _Listener((host, port), handler)
+        self._server = _Listener((host, port), handler, bind_and_activate=listener is None)
+        self._server.on_fault = on_fault  # accept() found the process out of file descriptors
+        if listener is not None:  # bound at start-up, before anything else was created (MetricsServer.bind)
+            self._server.socket.close()
+            self._server.socket = listener
+            self._server.server_address = listener.getsockname()
         if tls is not None:  # the handshake runs in the request's thread, not in accept()
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True,
                                                   do_handshake_on_connect=False)
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True)
+
+    @staticmethod
+    def bind(host: str, port: int) -> socket.socket:
+        """A listening socket on ``host:port``, for a MetricsServer made later (``listener=``); raises
+        OSError (EADDRINUSE when another program holds the port)."""
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
+            sock.bind((host, port))
+            sock.listen(_Listener.request_queue_size)
+        except OSError:
+            sock.close()
+            raise
+        return sock
 
     @property
     def address(self) -> tuple[str, int]:

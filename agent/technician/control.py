@@ -18,6 +18,7 @@ bounded wait.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -104,18 +105,39 @@ def _dispatch(handlers: dict[str, Handler], line: bytes) -> dict:
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
+    on_fault: Callable[[OSError], None] | None = None
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        try:
+            return super().get_request()
+        except OSError as exc:  # socketserver drops it silently and would spin on the full table
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and self.on_fault is not None:
+                self.on_fault(exc)
+            raise
 
 
 class ControlServer:
     """Serves ``handlers`` on a unix socket until ``stop()``."""
 
-    def __init__(self, path: Path, handlers: dict[str, Handler]) -> None:
+    def __init__(self, path: Path, handlers: dict[str, Handler],
+                 on_fault: Callable[[OSError], None] | None = None) -> None:
         self.path = Path(path)
+        self._on_fault = on_fault  # accept() found the process out of file descriptors
         if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
             raise ControlError(f"{self.path}: control socket path is longer than {MAX_SOCKET_PATH} bytes")
         self._handlers = handlers
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    def in_use(self) -> bool:
+        """Another daemon answers on this path (a socket left by a dead one does not count)."""
+        try:
+            ControlClient(self.path, timeout=2).request("ping")
+        except DaemonNotRunningError:
+            return False
+        except ControlError:
+            return self.path.exists()
+        return True
 
     def start(self) -> "ControlServer":
         _clear_stale(self.path)
@@ -132,6 +154,7 @@ class ControlServer:
             temporary.unlink(missing_ok=True)
             raise ControlError(f"{self.path}: cannot serve the control socket: {exc.strerror}") from None
         server.handlers = self._handlers  # type: ignore[attr-defined]
+        server.on_fault = self._on_fault
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="control", daemon=True)

@@ -1,3 +1,4 @@
+import json
 import stat
 import subprocess
 import sys
@@ -26,10 +27,10 @@ def test_config_mistake_stops_the_daemon_with_one_line(tmp_path):
     config.write_text('[station]\nid = "3319-05"\nstate_dir = "s"\ncolour = 1\n')
     result = subprocess.run([sys.executable, "-m", "agent", "run", "--config", str(config)],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 78  # EX_CONFIG: the unit does not restart it
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
     assert lines[0] == f"ktp-agent: {config}: [server]: missing section"
+    assert len(lines) == 2 and json.loads(lines[1])["event"] == "station.cannot_start"  # and its log line
 
 
 def test_missing_key_file_stops_the_daemon_naming_the_file(tmp_path):

@@ -66,9 +66,6 @@ def test_unit_keeps_the_daemons_contract_with_systemd():
     unit = _unit()
     assert unit["Type"] == ["notify"] and unit["Restart"] == ["always"] and unit["StartLimitIntervalSec"] == ["0"]
     assert unit["WatchdogSec"] and unit["User"] == ["ktp-agent"] and unit["StateDirectory"] == ["ktp-agent"]
-    from agent.cli import EXIT_NEEDS_TECHNICIAN
-
-    assert unit["RestartPreventExitStatus"] == [str(EXIT_NEEDS_TECHNICIAN)]
     assert unit["CapabilityBoundingSet"] == [""] and unit["DevicePolicy"] == ["closed"]
     assert {"char-usb_device rw", "char-ttyUSB rw", "char-ttyACM rw"} <= set(unit["DeviceAllow"])
     assert unit["IPAddressDeny"] == ["any"] and unit["IPAddressAllow"] == ["localhost"]
@@ -94,11 +91,25 @@ def test_udev_rule_gives_the_devices_to_the_service_group_with_stable_names():
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_the_unit_never_restarts_what_a_restart_cannot_fix_and_restarts_the_rest():
+    from agent.os_faults import ExitCode
+
+    prevented = {int(code) for value in _unit()["RestartPreventExitStatus"] for code in value.split()}
+    needs_a_person = {ExitCode.DATA_ERROR, ExitCode.NO_SERVICE, ExitCode.CANT_CREATE, ExitCode.NO_PERMISSION,
+                      ExitCode.CONFIG}
+    assert prevented == {int(code) for code in needs_a_person}
+    assert not prevented & {int(ExitCode.OS_ERROR), int(ExitCode.TEMP_FAIL), int(ExitCode.FAILED)}
+    comments = UNIT.read_text()
+    for code in ExitCode:
+        if code not in (ExitCode.OK, ExitCode.FAILED):
+            assert re.search(rf"^#.*\b{int(code)} \(EX_", comments, re.M), f"{code!r} is not explained in the unit"
+
+
 def test_held_journal_exits_with_the_status_the_unit_does_not_restart(tmp_path):
     import sys
 
-    from agent.cli import EXIT_NEEDS_TECHNICIAN
     from agent.journal_guard import MARKER
+    from agent.os_faults import ExitCode
 
     state = tmp_path / "state"
     state.mkdir()
@@ -120,8 +131,10 @@ listen = "127.0.0.1:0"
 """)
     done = subprocess.run([sys.executable, "-m", "agent", "run", "--config", str(config)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == EXIT_NEEDS_TECHNICIAN == 78, done.stderr
-    assert "ktp-agent journal release" in done.stderr.strip().splitlines()[-1]
+    assert done.returncode == ExitCode.DATA_ERROR == 65, done.stderr
+    plain = [line for line in done.stderr.splitlines() if line.startswith("ktp-agent: ")]
+    assert len(plain) == 1 and "ktp-agent journal release" in plain[0], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 _UNDER_MDWE = """
