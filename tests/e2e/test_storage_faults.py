@@ -42,6 +42,10 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
 
 
+#: The start-up check wants the spool's room plus a margin free; a 4 MiB spool fits the small disk.
+SMALL_SPOOL = "\n[spool]\nprefetch_bytes = 4194304\n"
+
+
 def fill(disk: Path) -> Path:
     """Write a filler file until the disk refuses (ENOSPC); bounded by the disk's size."""
     filler = disk / "filler"
@@ -103,7 +107,7 @@ def assert_clean_log(station) -> None:
 
 def test_a_disk_that_fills_up_while_printing_holds_the_station_and_resumes_when_space_returns(
         small_disk, make_station):
-    station = make_station(print_ms=400)
+    station = make_station(print_ms=400, extra_config=SMALL_SPOOL)
     # The state folder and the simulated printer's pictures share the small disk.
     (small_disk / "station").mkdir()
     (small_disk / "cards").mkdir()
@@ -169,7 +173,7 @@ def turn_read_only(disk: Path) -> None:
 def test_a_state_folder_turned_read_only_while_printing_holds_and_is_never_called_damaged(
         ext4_disk, make_station):
     image, disk = ext4_disk
-    station = make_station(print_ms=400)
+    station = make_station(print_ms=400, extra_config=SMALL_SPOOL)
     (disk / "station").mkdir()
     station.state.symlink_to(disk / "station")
     station.start_daemon()
