@@ -29,6 +29,7 @@ from agent.keys import load_station_key
 from agent.jobs.manifest import open_payload, parse_manifest
 from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
 from agent.observe.redaction import PERSONAL_KEYS
+from agent.os_faults import OsFaultKind
 from drivers.errors import Severity
 
 from testbed.station import STATION, StationHarness
@@ -98,7 +99,7 @@ def spool_holds_ciphertext_only(station: StationHarness, ciphertexts: dict[str, 
 def check_labels(text: str) -> None:
     allowed = {
         "result": set(CARD_RESULTS), "state": {s.value for s in JobState}, "stage": set(STAGES),
-        "kind": set(LINK_KINDS), "severity": {s.value for s in Severity},
+        "kind": set(LINK_KINDS) | {k.value for k in OsFaultKind}, "severity": {s.value for s in Severity},
         "station_id": {STATION}, "version": {"0.1.0"},
     }
     for family in text_string_to_metric_families(text):
