@@ -147,11 +147,15 @@ listen = "127.0.0.1:{self.metrics_port}"
         return JobServer(store, self.server_host, port, tokens={load_token(self.creds.token_file): STATION},
                          ssl_context=context, **options).start()
 
-    def restart_server(self) -> None:
-        """Stop the server and start it again on the same port, its store reloaded from disk."""
+    def while_server_stopped(self, action):
+        """Stop the server, run ``action()`` (e.g. a command on its state folder), start it again on
+        the same port with its store reloaded from disk; returns what ``action`` returned."""
         port = self.server.port
         self.server.stop()
-        self.server = self.start_server(port)
+        try:
+            return action()
+        finally:
+            self.server = self.start_server(port)
 
     def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None) -> None:
         """Start the daemon; with ``wait``, return once it serves /metrics (its control socket with a launcher)."""
