@@ -42,20 +42,19 @@ def main() -> int:
         return 2
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ktp-outage-") as tmp:
-        outcome = OutageScenario(Path(tmp), online=args.online, offline=args.offline, day_s=args.day_seconds,
-                                 days=args.days, print_ms=args.print_ms, via=args.via,
-                                 results_via=args.results_via).run()
+        scenario = OutageScenario(Path(tmp), online=args.online, offline=args.offline, day_s=args.day_seconds,
+                                  days=args.days, print_ms=args.print_ms, via=args.via,
+                                  results_via=args.results_via)
+        outcome = scenario.run()
     seconds = time.monotonic() - started
-    report(args, outcome, seconds)
+    print(scenario.clock_note())
+    report(outcome, seconds)
     if args.json:
         args.json.write_text(json.dumps({"seconds": seconds, **asdict(outcome)}, indent=1))
     return 1 if outcome.failures() else 0
 
 
-def report(args: argparse.Namespace, outcome, seconds: float) -> None:
-    print(f"shortened clock: a day is {args.day_seconds:g} s; back-off capped at a quarter day; polls every 1 s; "
-          "watched folder scanned every 0.2 s; jobs expire after 30 real days")
-    print("\n| day | s | what happened |\n|---:|---:|---|")
+def report(outcome, seconds: float) -> None:    print("\n| day | s | what happened |\n|---:|---:|---|")
     for day, step, at in outcome.timeline:
         print(f"| {day} | {at:.1f} | {step} |")
     jobs = len(outcome.online) + len(outcome.offline)

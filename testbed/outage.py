@@ -100,6 +100,15 @@ class OutageScenario:
         self.media = root / "media"
         self.central = root / "central-office"
 
+    @property
+    def retry_max_s(self) -> int:
+        return max(1, round(self.day_s / 4))
+
+    def clock_note(self) -> str:
+        return (f"shortened clock: a day is {self.day_s:g} s; the station's back-off is capped at "
+                f"{self.retry_max_s} s, the server asks for a poll every 1 s, the watched folder is scanned "
+                "every 0.2 s; the jobs expire 30 days after issue, in real time, far beyond the run")
+
     def run(self) -> OutageOutcome:
         self.media.mkdir(parents=True)
         self.central.mkdir()
@@ -112,7 +121,7 @@ class OutageScenario:
 
     def _station(self, link: StationLink) -> StationHarness:
         pki = make_server_pki(self.root / "pki", [link.server_address])
-        clock = (f"[transfer]\nretry_initial_seconds = 0.2\nretry_max_seconds = {max(1, round(self.day_s / 4))}\n"
+        clock = (f"[transfer]\nretry_initial_seconds = 0.2\nretry_max_seconds = {self.retry_max_s}\n"
                  f'[offline]\nwatch_dir = "{self.media}"\nscan_seconds = 0.2\n')
         return StationHarness(self.root / "station-root", print_ms=self.print_ms, server_host=link.server_address,
                               server_pki=pki, launcher=link.argv([]), extra_config=clock)
