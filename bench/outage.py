@@ -54,7 +54,8 @@ def main() -> int:
     return 1 if outcome.failures() else 0
 
 
-def report(outcome, seconds: float) -> None:    print("\n| day | s | what happened |\n|---:|---:|---|")
+def report(outcome, seconds: float) -> None:
+    print("\n| day | s | what happened |\n|---:|---:|---|")
     for day, step, at in outcome.timeline:
         print(f"| {day} | {at:.1f} | {step} |")
     jobs = len(outcome.online) + len(outcome.offline)
