@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -174,7 +175,7 @@ class OutageScenario:
             stick.mkdir()
             (stick / bundle.name).write_bytes(bundle.read_bytes())
             self._cli(station, "import", str(stick), "--config", str(station.config_path))
-        return int(out.split(": ", 1)[1].split()[0])
+        return int(re.search(r": (\d+) jobs, ", out).group(1))
 
     def _return_results(self, station: StationHarness) -> dict:
         if self.results_via == "stick":
