@@ -239,6 +239,9 @@ def main() -> int:
         os.chmod(work, 0o755)
         result = measure(args, work)
     print(json.dumps(result, indent=1))
+    polls = (result.get("idle_requests") or {}).get("jobs")
+    if polls is not None and polls < 2:
+        print(f"warning: {polls} polls in the idle window; raise --idle-seconds to span two or more", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
     print("| code | cards | payload B | wire B | wire ÷ payload | overhead a card, B | idle window | "
