@@ -73,7 +73,7 @@ import time  # noqa: E402
 
 from testbed.pki import make_server_pki  # noqa: E402
 from testbed.station import StationHarness  # noqa: E402
-from testbed.station_link import StationLink, WireCount, unavailable_reason  # noqa: E402
+from testbed.station_link import ImpairedLinkError, StationLink, WireCount, unavailable_reason  # noqa: E402
 
 
 class RequestTally:
@@ -128,7 +128,7 @@ def station_bytes(link: StationLink, station: StationHarness) -> int | None:
     """The station's own ``ktp_link_bytes_total``, all kinds, scraped inside its namespace."""
     try:
         text = link.exec_checked(["curl", "-s", "-m", "5", f"http://127.0.0.1:{station.metrics_port}/metrics"])
-    except Exception:  # noqa: BLE001 (curl missing or the scrape failed: the figure is optional)
+    except ImpairedLinkError:  # curl missing or the scrape failed: the figure is optional
         return None
     found = re.findall(r"^ktp_link_bytes_total\{[^}]*\} ([0-9.e+]+)$", text, re.M)
     return int(sum(float(v) for v in found)) if found else None
