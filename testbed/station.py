@@ -3,6 +3,13 @@
 The job server runs in the test process (so tests can issue jobs and read the
 reports it received); the daemon runs as `python -m agent run` with its own
 config, simulated devices and state folder.
+
+Optionally the server listens elsewhere than loopback and speaks TLS
+(``server_host``, ``server_pki``: the station then pins the PKI's CA), and the
+daemon starts through a ``launcher`` (e.g. ``ip netns exec NAME``, see
+``station_link``), from another checkout's code (``code_root``, ``python``).
+With a launcher the daemon's metrics may be out of reach, so readiness is
+asked on the control socket instead.
 """
 from __future__ import annotations
 
@@ -14,10 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import urllib3
 
-from jobserver.demo import provision, start_demo_server
+from jobserver.demo import open_store, provision
+from jobserver.keys import load_station_private_key, load_token
+from jobserver.server import JobServer
 
 STATION = "3319-05"
 REPO = Path(__file__).resolve().parents[1]
@@ -79,11 +89,15 @@ class SimulatorProcess:
 class StationHarness:
     def __init__(self, root: Path, link: str = "pipe", print_ms: int = 0, extra_printer: str = "",
                  standalone: list[str] | None = None, reader_args: list[str] | None = None,
-                 printouts: bool = True, poll_after_s: float = 1, extra_reader: str = "",
-                 extra_config: str = "", state: Path | None = None) -> None:
+                 printouts: bool = True, poll_after_s: float | None = 1, extra_reader: str = "",
+                 extra_config: str = "", state: Path | None = None, server_host: str = "127.0.0.1",
+                 server_pki=None, launcher: Sequence[str] = (), code_root: Path = REPO,
+                 python: str = sys.executable) -> None:
         self.root = root
         self.creds = provision(root / "server-keys", STATION)
-        self.server = start_demo_server(root / "server-keys", STATION, jobs=0, poll_after_s=poll_after_s)
+        self.server_host, self.server_pki, self.poll_after_s = server_host, server_pki, poll_after_s
+        self.launcher, self.code_root, self.python = list(launcher), Path(code_root), python
+        self.server = self.start_server()
         self.state = state or root / "station"
         self.cards_dir = root / "cards"
         self.metrics_port = free_port()
@@ -111,6 +125,7 @@ url = "{self.server.url}"
 token_file = "{self.creds.token_file}"
 signing_key = "{self.creds.server_public_key}"
 station_key = "{self.creds.station_private_key}"
+{f'ca_file = "{server_pki.ca_cert}"' if server_pki else ""}
 
 [printer]
 uri = "{printer_uri}"
@@ -123,9 +138,31 @@ listen = "127.0.0.1:{self.metrics_port}"
 {extra_config}""")
         self.process: subprocess.Popen | None = None
 
+    def start_server(self, port: int = 0) -> JobServer:
+        """The reference server on the job store kept under ``server-keys/server`` (reloaded when present)."""
+        keys = self.root / "server-keys"
+        station_key = load_station_private_key(self.creds.station_private_key).public_key()
+        store = open_store(keys / "server", self.creds.server_signing_key, {STATION: station_key})
+        options = {} if self.poll_after_s is None else {"poll_after_s": self.poll_after_s}
+        context = self.server_pki.server_context() if self.server_pki else None
+        return JobServer(store, self.server_host, port, tokens={load_token(self.creds.token_file): STATION},
+                         ssl_context=context, **options).start()
+
+    def while_server_stopped(self, action):
+        """Stop the server, run ``action()`` (e.g. a command on its state folder), start it again on
+        the same port with its store reloaded from disk; returns what ``action`` returned."""
+        port = self.server.port
+        self.server.stop()
+        try:
+            return action()
+        finally:
+            self.server = self.start_server(port)
+
     def daemon_command(self, *args: str, user: str | None = None) -> list[str]:
-        """``ktp-agent run`` (or ``args``) for this station; as ``user`` (through setpriv) when given."""
-        command = [sys.executable, "-m", "agent", *(args or ("run",)), "--config", str(self.config_path)]
+        """``ktp-agent run`` (or ``args``) for this station, through the launcher if any; as ``user``
+        (through setpriv) when given."""
+        command = [*self.launcher, self.python, "-m", "agent", *(args or ("run",)),
+                   "--config", str(self.config_path)]
         if user is None:
             return command
         import pwd
@@ -136,12 +173,12 @@ listen = "127.0.0.1:{self.metrics_port}"
     def run_daemon(self, *args: str, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run ``ktp-agent run`` to its end (a daemon that cannot start); its output, as text."""
         return subprocess.run(self.daemon_command(*args, user=user), capture_output=True, text=True,
-                              env=dict(os.environ, PYTHONPATH=str(REPO)), cwd=self.root, timeout=timeout)
+                              env=dict(os.environ, PYTHONPATH=str(self.code_root)), cwd=self.root, timeout=timeout)
 
     def start_daemon(self, wait: bool = True, env_extra: dict[str, str] | None = None,
                      user: str | None = None) -> None:
-        """Start the daemon; with ``wait``, return once it serves /metrics."""
-        env = dict(os.environ, PYTHONPATH=str(REPO), **(env_extra or {}))
+        """Start the daemon; with ``wait``, return once it serves /metrics (its control socket with a launcher)."""
+        env = dict(os.environ, PYTHONPATH=str(self.code_root), **(env_extra or {}))
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(self.daemon_command(user=user), stdout=self._log,
                                         stderr=subprocess.STDOUT, env=env, cwd=self.root)
@@ -149,13 +186,32 @@ listen = "127.0.0.1:{self.metrics_port}"
         while wait and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"daemon exited with {self.process.returncode}:\n{self.log()}")
+            if self._ready():
+                return
+            time.sleep(0.05)
+        if wait:
+            raise AssertionError("daemon did not answer within 30 s")
+
+    def _ready(self) -> bool:
+        if not self.launcher:
             try:
                 self.metrics()
-                return
+                return True
             except urllib3.exceptions.HTTPError:
-                time.sleep(0.05)
-        if wait:
-            raise AssertionError("daemon did not serve /metrics within 30 s")
+                return False
+        from agent.technician.control import ControlError
+
+        try:
+            self.status()
+            return True
+        except ControlError:
+            return False
+
+    def status(self) -> dict:
+        """The daemon's status, asked on its control socket."""
+        from agent.technician.control import ControlClient
+
+        return ControlClient(self.state / "control.sock", timeout=15).request("status")["status"]
 
     def stop_daemon(self, timeout: float = 30) -> int:
         assert self.process is not None
