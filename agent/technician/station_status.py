@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..offline import OfflineStatus
 from ..power import PowerStatus
-from ..printing import FaultEvent
+from ..journal_faults import FaultEvent
 
 
 class StationState(str, Enum):
@@ -194,4 +194,4 @@ def _reason_json(reason: Reason) -> dict:
 
 def _fault_json(event: FaultEvent) -> dict:
     return {"at": event.at, "keyword": event.keyword, "severity": event.severity, "source": event.source,
-            "job_id": event.job_id}
+            "job_id": event.job_id, "device": event.device, "ended_at": event.ended_at}
