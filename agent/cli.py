@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the station daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML configuration file")
+    run.add_argument("--config", type=Path, help="TOML configuration file (without it, in a source checkout: "
+                                                "the embedded demo station, config/agent.toml, state in var/station)")
     run.add_argument("--log-level", default="info")
     run.set_defaults(handler=_run)
 
@@ -84,8 +85,16 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import JournalError
     from .journal_guard import MARKER
 
-    config = load_config(args.config)
+    if args.config is None and not DEFAULT_CONFIG.exists():
+        print("ktp-agent run: give --config FILE (e.g. /etc/ktp-agent/agent.toml); the embedded demo "
+              "configuration comes only with a source checkout", file=sys.stderr)
+        return 2
+    config = load_config(args.config or DEFAULT_CONFIG)
     configure_logs(level=args.log_level)
+    if args.config is None:
+        daemon.log.warning("config.embedded_default", config=str(config.path), state_dir=str(config.station.state_dir),
+                           note="no --config given: the demo station (simulated printer and reader, built-in job "
+                                "server); give --config FILE for a real station")
     try:
         summary = daemon.run(config)
     except JournalError as exc:

@@ -52,6 +52,8 @@ def run(config: Config, *, until_cards: int | None = None, demo_jobs: int | None
     """Run the station until SIGTERM/SIGINT, or until ``until_cards`` cards finished."""
     stop = stop or threading.Event()
     notifier = SystemdNotifier()
+    log.info("station.config", config=str(config.path), state_dir=str(config.station.state_dir))
+    _log_simulator_controls(config)
     access, demo_server = server_access(config)
     try:
         if demo_server is not None:
@@ -64,6 +66,17 @@ def run(config: Config, *, until_cards: int | None = None, demo_jobs: int | None
     finally:
         if demo_server is not None:
             demo_server.stop()
+
+
+def _log_simulator_controls(config: Config) -> None:
+    """Where each simulated device takes faults (its ``control=`` socket), for rehearsing them."""
+    from drivers.simulated.factory import control_address
+
+    for device, uri in (("printer", config.printer.uri), ("reader", config.reader.uri)):
+        address = control_address(uri)
+        if address:
+            log.info("simulator.control", device=device, address=address,
+                     example=f"ktp-agent simulate control {address} '{{\"get\": \"state\"}}'")
 
 
 def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,

@@ -112,7 +112,7 @@ class Station:
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader_online, last_contact=self.tally.last_contact(),
                       daemon=True, offline=self.offline.snapshot(),
-                      power=power_view(self.power))
+                      power=power_view(self.power), downloading=self.fetcher.downloading())
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())

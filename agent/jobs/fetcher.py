@@ -127,6 +127,11 @@ class Fetcher:
             self.journal.mark_downloaded(job_id)
         self._job_ready()
 
+    def downloading(self) -> int:
+        """Payloads being downloaded now (the other verified jobs wait for a download slot)."""
+        with self._claims:
+            return len(self._in_flight)
+
     def workers(self) -> list[tuple[str, Callable[[], None]]]:
         """A thread's name and body for each download in flight."""
         return [("fetcher", self.run)] + [(f"fetcher-{n}", lambda loop=loop: loop.run(self.download_cycle))

@@ -33,10 +33,10 @@ _T = {
                     "NOT PRINTING — the daemon is not running (`systemctl start ktp-agent`)"),
     "held-for-power": ("DITAHAN — baterai UPS rendah, menunggu listrik PLN",
                        "HELD — UPS battery low, waiting for mains"),
-    "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "
-              "{out} laporan menunggu dikirim",
-              "Queue: {dl} ready to print, {wait} downloading, {pr} printing, {doubt} in doubt; "
-              "{out} reports waiting to be sent"),
+    "queue": ("Antrean: {dl} siap dicetak, {down} sedang diunduh, {wait} menunggu giliran unduh, "
+              "{pr} sedang dicetak, {doubt} perlu keputusan; {out} laporan menunggu dikirim",
+              "Queue: {dl} ready to print, {down} downloading, {wait} waiting to download, {pr} printing, "
+              "{doubt} in doubt; {out} reports waiting to be sent"),
     "today": ("Hari ini: {p} tercetak, {s} rusak", "Today: {p} printed, {s} spoiled"),
     "stock": ("Blanko: {left}{days}", "Blanks: {left}{days}"),
     "stock_none": ("Blanko: belum dihitung (`ktp-agent stock load N`)",
@@ -207,7 +207,7 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
     q, p = s.queue, s.printer
     lines = [t("station", lang, id=s.station_id, d=t("running" if s.daemon else "down", lang)),
              f"{t('state', lang)}: {t(s.state.value, lang)}",
-             t("queue", lang, dl=q.get("downloaded", 0), wait=q.get("verified", 0) + q.get("received", 0),
+             t("queue", lang, dl=q.get("downloaded", 0), down=s.downloading, wait=s.waiting_to_download(),
                pr=q.get("printing", 0), doubt=q.get("in-doubt", 0), out=s.outbox),
              t("today", lang, p=sum(s.today.printed), s=sum(s.today.spoiled))]
     if s.stock.blanks_left is None:

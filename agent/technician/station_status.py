@@ -121,6 +121,11 @@ class StationStatus:
     today: Today
     offline: OfflineStatus | None = None   # removable media; None where the station has no offline desk
     power: PowerStatus | None = None  # None: no UPS configured
+    downloading: int = 0              # payloads being downloaded now (0 with the daemon down)
+
+    def waiting_to_download(self) -> int:
+        """Jobs not yet downloaded and not downloading now: they wait for a download slot (or the link)."""
+        return max(0, self.queue.get("verified", 0) + self.queue.get("received", 0) - self.downloading)
 
     def history(self, limit: int) -> list[tuple[float, str, str | None]]:
         """(time, keyword, job id) of the faults seen and the journal's spoiled cards, newest first;
@@ -155,6 +160,7 @@ class StationStatus:
                       "spoiled": list(self.today.spoiled)},
             "offline": self.offline.to_json() if self.offline else None,
             "power": None if self.power is None else self.power.to_json(),
+            "downloading": self.downloading,
         }
 
     @classmethod
@@ -171,6 +177,7 @@ class StationStatus:
             today=Today(today["date"], tuple(today["printed"]), tuple(today["spoiled"])),
             offline=OfflineStatus.from_json(doc["offline"]) if doc.get("offline") else None,
             power=None if power is None else PowerStatus.from_json(power),
+            downloading=int(doc.get("downloading", 0)),
         )
 
 

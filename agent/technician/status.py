@@ -49,7 +49,7 @@ def station_state(printer: PrinterView, power: PowerStatus | None = None) -> Sta
 def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_online: bool | None,
            last_contact: float | None, daemon: bool, faults: Iterable[FaultEvent] | None = None,
            offline: OfflineStatus | None = None, now: float | None = None,
-           power: PowerStatus | None = None) -> StationStatus:
+           power: PowerStatus | None = None, downloading: int = 0) -> StationStatus:
     """Everything ``ktp-agent status`` and the status page show; the fault episodes from the journal
     unless ``faults`` are given."""
     now = time.time() if now is None else now
@@ -62,6 +62,7 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
         printer=printer, reader_online=reader_online, link=link_view(last_contact, now),
         faults=tuple(journal.faults.recent() if faults is None else faults),
         spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now), offline=offline, power=power,
+        downloading=downloading,
     )
 
 

@@ -307,3 +307,19 @@ def test_a_power_hold_is_the_stations_state_and_survives_the_json_form(journal):
     assert plain.state == "ready" and plain.to_json()["power"] is None and StationStatus.from_json(plain.to_json()) == plain
     html = render_status_page(s).decode()
     assert "DITAHAN — BATERAI UPS RENDAH" in html and "ups-battery-low" in html and "40 detik" in html
+
+
+def test_jobs_waiting_for_a_download_slot_are_not_counted_as_downloading(journal):
+    for n in range(1, 4):
+        journal.receive(f"v{n}", b"{}", b"sig")
+        journal.mark_verified(f"v{n}", n, 100, "ab" * 32, "2030-01-01T00:00:00+00:00")
+    s = gather("3319-05", journal, printer_view(True, (), _status()), reader_online=True, last_contact=None,
+               daemon=True, downloading=1)
+    assert s.downloading == 1 and s.waiting_to_download() == 2
+    text = "\n".join(format_status(s, "id"))
+    assert "1 sedang diunduh, 2 menunggu giliran unduh" in text
+    assert "1 downloading, 2 waiting to download" in "\n".join(format_status(s, "en"))
+    page = render_status_page(s).decode()
+    assert re.search(r"Sedang diunduh</td><td class=\"n\">1<", page)
+    assert re.search(r"Menunggu giliran unduh</td><td class=\"n\">2<", page)
+    assert StationStatus.from_json(s.to_json()) == s
