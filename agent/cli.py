@@ -49,12 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--name", default="station")
     keygen.set_defaults(handler=_keygen)
 
-    devices = sub.add_parser("devices", help="list serial ports and USB printers/readers with their config URIs")
-    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    devices.set_defaults(handler=_devices)
+    from .technician import add_devices_command, add_jobs_commands, add_journal_commands, add_stock_commands
 
-    from .technician import add_jobs_commands, add_journal_commands, add_stock_commands
-
+    add_devices_command(sub)
     add_jobs_commands(sub)
     add_journal_commands(sub)
     add_stock_commands(sub)
@@ -138,19 +135,6 @@ def _keygen(args: argparse.Namespace) -> int:
     generate_station_keypair(private, public)
     print(f"private key (keep on the station, mode 0600): {private}")
     print(f"public key (send to the central system): {public}")
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    from drivers.discovery import discover, format_table
-
-    report = discover()
-    if args.json:
-        import json
-
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        print(format_table(report))
     return 0
 
 

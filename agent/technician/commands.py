@@ -69,6 +69,8 @@ _T = {
     "test_ok": ("Kartu uji: dicetak (penghitung kartu {a} → {b})", "Test card: printed (card counter {a} → {b})"),
     "test_fail": ("Kartu uji: GAGAL — {e}", "Test card: FAILED — {e}"),
     "bundle": ("Berkas untuk help desk: {path}", "Bundle for the help desk: {path}"),
+    "bundle_failed": ("Berkas untuk help desk TIDAK tertulis di {out}: {why}",
+                      "The help-desk bundle was NOT written to {out}: {why}"),
     "synced": ("Selesai: {f} pekerjaan baru diunduh; {r} siap dicetak tanpa jaringan.",
                "Done: {f} new jobs downloaded; {r} ready to print offline."),
     "contacting": ("(menghubungi server)", "(contacting the server)"),
@@ -111,7 +113,12 @@ def add_technician_commands(sub: argparse._SubParsersAction) -> None:
     _common(status)
     status.set_defaults(handler=_status)
     diagnose = sub.add_parser("diagnose", help="printer identity and counters, faults with advice, test card, "
-                                               "help-desk bundle")
+                                               "help-desk bundle",
+                              description="Exit status: 0 when the station can print; 1 when it cannot (the "
+                                          "reason is printed) or the test card failed. With --bundle the "
+                                          "command's work is the bundle: 0 once it is written, whatever the "
+                                          "station's state (the state is printed, and is in the bundle); 1 when "
+                                          "it could not be written (or a --test-card asked for failed).")
     _common(diagnose)
     diagnose.add_argument("--test-card", action="store_true", help="print the printer's own test card (uses a blank)")
     diagnose.add_argument("--bundle", action="store_true", help="also write a .tar.gz for the help desk")
@@ -162,10 +169,16 @@ def _diagnose(args: argparse.Namespace) -> int:
     else:
         print("\n".join(format_diagnose(found, args.lang)))
     if args.bundle:
-        path = write_bundle(config, collect_bundle(config), Path(args.out))
+        try:
+            path = write_bundle(config, collect_bundle(config), Path(args.out))
+        except OSError as exc:
+            print(t("bundle_failed", args.lang, out=args.out, why=exc.strerror or exc), file=sys.stderr)
+            return 1
         print(t("bundle", args.lang, path=path))
     test = found.devices["printer"].get("test_card")
     failed = test is not None and not test.get("done")
+    if args.bundle:  # the bundle was written: that is what --bundle was asked for
+        return 1 if failed else 0
     return 0 if found.status.state is StationState.READY and not failed else 1
 
 
