@@ -44,12 +44,15 @@ class FaultHistory:
                 reason = now[keyword]
                 self._printer[keyword] = self._log.start(at, "printer", keyword, reason.severity.value, "printer")
 
-    def fault(self, reason: StateReason, job_id: str | None = None) -> None:
-        """An operation failed with ``reason``; a later status showing it is not a new episode."""
+    def fault(self, reason: StateReason, job_id: str | None = None) -> bool:
+        """An operation failed with ``reason``; a later status showing it is not a new episode.
+        True when this started one."""
         with self._lock:
-            if reason.keyword not in self._printer:
-                self._printer[reason.keyword] = self._log.start(self._clock(), "printer", reason.keyword,
-                                                                reason.severity.value, "printer", job_id)
+            if reason.keyword in self._printer:
+                return False
+            self._printer[reason.keyword] = self._log.start(self._clock(), "printer", reason.keyword,
+                                                            reason.severity.value, "printer", job_id)
+            return True
 
     def offline(self) -> None:
         """The printer stopped answering: what it showed ends, an ``offline`` episode starts."""

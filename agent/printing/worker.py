@@ -207,10 +207,12 @@ class PrintWorker:
         if blocking:
             self._pause(HOLD_RECHECK_S)
             return
-        card = self._current or self.preparer.take(timeout=IDLE_STATUS_S)
-        if card is None:
+        if self._current is None:
+            # Waiting for a card takes up to IDLE_STATUS_S: the next step reads the printer's status
+            # afresh (a cover opened or the ribbon ran out meanwhile) before this card moves.
+            self._current = self.preparer.take(timeout=IDLE_STATUS_S)
             return
-        self._current = card
+        card = self._current
         record = self.journal.get(card.job.job_id)
         if record is None or record.state is not JobState.DOWNLOADED:
             self._let_go(card.job.job_id)  # finished meanwhile (e.g. resolved after a restart)
@@ -218,10 +220,10 @@ class PrintWorker:
         try:
             self._process(card, status)
         except DeviceFaultError as fault:
-            self.metrics.printer_faults.labels(fault.reason.keyword).inc()
             self.printer_state.publish(True, (fault.reason,))
-            self.faults.fault(fault.reason, card.job.job_id)
-            log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
+            if self.faults.fault(fault.reason, card.job.job_id):  # counted once an episode, not at each retry
+                self.metrics.printer_faults.labels(fault.reason.keyword).inc()
+                log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
             self._pause(HOLD_RECHECK_S)
 
     def _note_hold(self, reasons: tuple[str, ...]) -> None:
@@ -301,9 +303,9 @@ class PrintWorker:
             return status
         if position is CardPosition.CONTACTLESS and self.journal.blank_owner(status.cards_inserted) is None:
             return status
+        self.printer.reject_card()
         log.warning("printer.leftover_rejected", job_id=job_id, card=status.cards_inserted,
                     position=position.value)
-        self.printer.reject_card()
         return self.printer.status()
 
     def _record_blank(self, job_id: str, target: ChipTarget | None) -> None:
