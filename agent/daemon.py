@@ -52,8 +52,6 @@ def run(config: Config, *, until_cards: int | None = None, demo_jobs: int | None
     """Run the station until SIGTERM/SIGINT, or until ``until_cards`` cards finished."""
     stop = stop or threading.Event()
     notifier = SystemdNotifier()
-    log.info("station.config", config=str(config.path), state_dir=str(config.station.state_dir))
-    _log_simulator_controls(config)
     access, demo_server = server_access(config)
     try:
         if demo_server is not None:
@@ -87,6 +85,7 @@ def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
     started = time.monotonic()
     base = station.journal.outcome_counts()
     station.start()
+    _log_simulator_controls(station.config)
     # READY once the journal is open (done) and the devices were tried and interrupted jobs resolved.
     station.printing.devices_tried.wait(30)
     notifier.notify("READY=1", f"STATUS=station {station.config.station.id} running")
