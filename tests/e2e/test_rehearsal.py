@@ -60,7 +60,8 @@ def wait_state(station, state: str, what: str) -> dict:
 
 def test_every_rehearsal_recipe_causes_its_fault_and_clears_it(rehearsal):
     station = rehearsal
-    assert "simulator.control" in station.log() and "printer-control.sock" in station.log()
+    station.wait_for(lambda: "simulator.control" in station.log() and "printer-control.sock" in station.log(),
+                     "the start-up log to name the control sockets")
     assert ktp("stock", "load", "100", "--config", str(station.config_path)).returncode == 0
     jobs = station.issue(1)
     station.wait_reported(jobs)
