@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the station daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="TOML configuration file")
+    run.add_argument("--config", type=Path, help="TOML configuration file (without it, in a source checkout: "
+                                                "the embedded demo station, config/agent.toml, state in var/station)")
     run.add_argument("--log-level", default="info")
     run.add_argument("--lang", choices=("id", "en"), default="id", help="language of a fault's line (default: id)")
     run.set_defaults(handler=_run)
@@ -56,12 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     keygen.add_argument("--name", default="station")
     keygen.set_defaults(handler=_keygen)
 
-    devices = sub.add_parser("devices", help="list serial ports and USB printers/readers with their config URIs")
-    devices.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    devices.set_defaults(handler=_devices)
+    from .technician import add_devices_command, add_jobs_commands, add_journal_commands, add_stock_commands
 
-    from .technician import add_jobs_commands, add_journal_commands, add_stock_commands
-
+    add_devices_command(sub)
     add_jobs_commands(sub)
     add_journal_commands(sub)
     add_stock_commands(sub)
@@ -88,7 +86,24 @@ def _parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     from . import daemon
 
+    if args.config is None:
+        if not DEFAULT_CONFIG.exists():
+            print("ktp-agent run: give --config FILE (e.g. /etc/ktp-agent/agent.toml); the embedded demo "
+                  "configuration comes only with a source checkout", file=sys.stderr)
+            return 2
+        args.config = DEFAULT_CONFIG
+        return _started(args, lambda config: _run_embedded(config, args.lang))
     return _started(args, lambda config: _exit_code(daemon.run(config, lang=args.lang), args.lang))
+
+
+def _run_embedded(config: "Config", lang: str) -> int:
+    """``run`` without ``--config`` in a source checkout: the demo station, said plainly once."""
+    from . import daemon
+
+    daemon.log.warning("config.embedded_default", config=str(config.path), state_dir=str(config.station.state_dir),
+                       note="no --config given: the demo station (simulated printer and reader, built-in job "
+                            "server); give --config FILE for a real station")
+    return _exit_code(daemon.run(config, lang=lang), lang)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -188,19 +203,6 @@ def _keygen(args: argparse.Namespace) -> int:
     generate_station_keypair(private, public)
     print(f"private key (keep on the station, mode 0600): {private}")
     print(f"public key (send to the central system): {public}")
-    return 0
-
-
-def _devices(args: argparse.Namespace) -> int:
-    from drivers.discovery import discover, format_table
-
-    report = discover()
-    if args.json:
-        import json
-
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        print(format_table(report))
     return 0
 
 

@@ -6,13 +6,13 @@ resolved against the folder that holds the configuration file.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from drivers.loopback import is_loopback
-from drivers.uri import DeviceUriError, Role, device_uri, format_uri
+from drivers.uri import DeviceUriError, Role, device_uri, format_uri, parse_uri, share_simulated_station
 
 from .errors import ConfigError
 
@@ -230,7 +230,21 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
     )
     for section in sections.values():
         section.reject_unknown()
-    return config
+    return _one_simulated_station(config)
+
+
+#: Where simulated devices without ``state=`` keep their shared state, inside the station's state folder.
+SIMULATOR_STATE = "sim"
+
+
+def _one_simulated_station(config: Config) -> Config:
+    """Simulated printer and reader share one simulated station (``drivers.uri.share_simulated_station``)."""
+    try:
+        printer, reader = share_simulated_station(parse_uri(config.printer.uri), parse_uri(config.reader.uri),
+                                                  config.station.state_dir / SIMULATOR_STATE)
+    except DeviceUriError as exc:
+        raise ConfigError(f"{config.path}: [printer] uri and [reader] uri: {exc}") from None
+    return replace(config, printer=DeviceConfig(format_uri(printer)), reader=DeviceConfig(format_uri(reader)))
 
 
 def _station(s: _Section) -> StationConfig:

@@ -89,12 +89,24 @@ def _signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _log_simulator_controls(config: Config) -> None:
+    """Where each simulated device takes faults (its ``control=`` socket), for rehearsing them."""
+    from drivers.simulated.factory import control_address
+
+    for device, uri in (("printer", config.printer.uri), ("reader", config.reader.uri)):
+        address = control_address(uri)
+        if address:
+            log.info("simulator.control", device=device, address=address,
+                     example=f"ktp-agent simulate control {address} '{{\"get\": \"state\"}}'")
+
+
 def _serve(station: Station, notifier: SystemdNotifier, stop: threading.Event,
            until_cards: int | None) -> RunSummary:
     threading.excepthook = lambda args: _log_thread_exception(args, station)
     started = time.monotonic()
     base = station.journal.outcome_counts()
     station.start()
+    _log_simulator_controls(station.config)
     # READY once the journal is open (done) and the devices were tried and interrupted jobs resolved.
     station.printing.devices_tried.wait(30)
     notifier.notify("READY=1", f"STATUS=station {station.config.station.id} running")

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Callable, Iterator, Mapping
 
 from .errors import JournalError
+from .journal_faults import FaultLog
 from .journal_records import ALLOWED, OUTCOMES, SELECT_JOBS, JobRecord, JobState, job_record
 from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from .os_faults import OsFaultError, classify_at
@@ -75,6 +76,8 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: cannot open journal: {exc}") from None
         self._read_lock = threading.Lock()
+        #: The fault episodes of the printer and the reader (``agent.journal_faults``).
+        self.faults = FaultLog(self._tx, self._reading)
         self._gauges: tuple[int, float, JournalGauges] | None = None
 
     def _migrate(self) -> None:

@@ -5,7 +5,9 @@ one end up the same. MIGRATIONS[n] takes a journal from schema n to n + 1.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 6
+from .journal_faults import FAULTS_INDEX, FAULTS_TABLE
+
+SCHEMA_VERSION = 7
 
 _STOCK = """CREATE TABLE IF NOT EXISTS stock (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS tallies (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_consumed ON jobs(finished_at)
     WHERE outcome IN ('printed', 'spoiled') AND cards_before IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_blank_counter ON jobs(blank_counter) WHERE blank_counter IS NOT NULL;
-"""
+""" + FAULTS_TABLE + ";\n" + FAULTS_INDEX + ";\n"
 
 #: A blank is consumed when its job ends printed or spoiled after a blank was
 #: counted for it (cards_before); the ledger counts those since stock was first loaded.
@@ -84,6 +86,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "UPDATE outbox SET body = json_set(body, '$.blank_counter',"
         " (SELECT blank_counter FROM jobs WHERE jobs.job_id = outbox.job_id))"
         " WHERE sent_at IS NULL AND (SELECT blank_counter FROM jobs WHERE jobs.job_id = outbox.job_id) IS NOT NULL"),
+    # The fault history: one row per episode, kept across restarts (it lived in memory before).
+    6: (FAULTS_TABLE, FAULTS_INDEX),
 }
 
 #: Jobs per state, kept by triggers in the same transaction as each change, so that

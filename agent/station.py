@@ -134,9 +134,9 @@ class Station:
         power monitor."""
         online, reasons, status = self.printing.printer_state.read()
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
-                      reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
-                      faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot(),
-                      power=power_view(self.power), storage=self.storage.status())
+                      reader_online=self.printing.reader_online, last_contact=self.tally.last_contact(),
+                      daemon=True, offline=self.offline.snapshot(), power=power_view(self.power),
+                      storage=self.storage.status(), downloading=self.fetcher.downloading())
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())

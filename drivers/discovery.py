@@ -10,8 +10,10 @@ is reported as a note, never raised: serial discovery still works.
 """
 from __future__ import annotations
 
+import errno
 import glob
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Callable, Iterable
 
 EVOLIS_VID = 0x0F49
@@ -36,13 +38,42 @@ class Candidate:
     uri: str
 
 
+class ListingProblem(str, Enum):
+    """Why a bus could not be listed; the technician's commands say each in words."""
+
+    NO_LIBRARY = "no-library"    # pyusb or pyserial is not installed
+    NO_BACKEND = "no-backend"    # pyusb found no libusb
+    NO_BUS = "no-bus"            # no USB bus folder to read (a container, a machine without USB)
+    NO_ACCESS = "no-access"      # permission denied
+    FAILED = "failed"            # anything else the library reported
+
+
+class DeviceListingError(RuntimeError):
+    """A bus could not be listed at all: ``problem`` says why, ``detail`` in words."""
+
+    def __init__(self, problem: ListingProblem, detail: str) -> None:
+        super().__init__(detail)
+        self.problem, self.detail = problem, detail
+
+
+@dataclass(frozen=True)
+class ListingNote:
+    bus: str                # "usb" or "serial"
+    problem: ListingProblem
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.bus}: not available ({self.detail})"
+
+
 @dataclass
 class DiscoveryReport:
     candidates: list[Candidate] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[ListingNote] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"devices": [asdict(c) for c in self.candidates], "notes": list(self.notes)}
+        return {"devices": [asdict(c) for c in self.candidates],
+                "notes": [{"bus": n.bus, "problem": n.problem.value, "detail": n.detail} for n in self.notes]}
 
 
 def discover(
@@ -64,20 +95,20 @@ def discover(
 def usb_candidates(backend: object | None = None) -> list[Candidate]:
     """USB devices that look like supported printers or readers.
 
-    Raises RuntimeError naming the reason when USB cannot be listed at all.
+    Raises DeviceListingError saying why when USB cannot be listed at all.
     """
     try:
         import usb.core
     except ImportError as exc:
-        raise RuntimeError(f"pyusb is not installed ({exc})") from None
+        raise DeviceListingError(ListingProblem.NO_LIBRARY, f"pyusb is not installed ({exc})") from None
     from .usb_transport import usb_uri
 
     try:
         devices = list(usb.core.find(find_all=True, backend=backend))
     except usb.core.NoBackendError:
-        raise RuntimeError("no libusb backend found") from None
+        raise DeviceListingError(ListingProblem.NO_BACKEND, "no libusb backend found") from None
     except (usb.core.USBError, OSError) as exc:
-        raise RuntimeError(f"cannot list USB devices: {exc}") from None
+        raise _listing_error(exc) from None
     found = []
     for device in devices:
         kind = _usb_kind(device.idVendor, device.idProduct)
@@ -90,6 +121,19 @@ def usb_candidates(backend: object | None = None) -> list[Candidate]:
             f", serial {serial})" if serial else ")")
         found.append(Candidate(kind, description, usb_uri(device.idVendor, device.idProduct, serial)))
     return found
+
+
+def _listing_error(exc: OSError) -> DeviceListingError:
+    """A USB library failure in words: the library's own text is bytes and errno None for libusb's."""
+    words = exc.strerror if exc.strerror is not None else (exc.args[0] if exc.args else "")
+    if isinstance(words, bytes):
+        words = words.decode("utf-8", "replace")
+    words = str(words).strip() or type(exc).__name__
+    if exc.errno in (errno.EACCES, errno.EPERM) or "access" in words.lower():
+        return DeviceListingError(ListingProblem.NO_ACCESS, f"permission denied reading the USB bus ({words})")
+    if "opendir" in words or exc.errno == errno.ENOENT:
+        return DeviceListingError(ListingProblem.NO_BUS, f"the USB bus folder cannot be opened ({words})")
+    return DeviceListingError(ListingProblem.FAILED, f"the USB library failed ({words})")
 
 
 def _usb_kind(vid: int, pid: int) -> str | None:
@@ -111,8 +155,8 @@ def _string(device: object, name: str) -> str | None:
 def _add_usb(report: DiscoveryReport, backend: object | None) -> None:
     try:
         report.candidates += usb_candidates(backend)
-    except RuntimeError as exc:
-        report.notes.append(f"usb: not available ({exc})")
+    except DeviceListingError as exc:
+        report.notes.append(ListingNote("usb", exc.problem, exc.detail))
 
 
 # -- serial ----------------------------------------------------------------
@@ -161,9 +205,9 @@ def _add_serial(report: DiscoveryReport, comports, tty_globs: Iterable[str]) -> 
     try:
         report.candidates += serial_candidates(comports, tty_globs)
     except ImportError as exc:
-        report.notes.append(f"serial: not available (pyserial is not installed: {exc})")
+        report.notes.append(ListingNote("serial", ListingProblem.NO_LIBRARY, f"pyserial is not installed ({exc})"))
     except OSError as exc:
-        report.notes.append(f"serial: cannot list ports ({exc})")
+        report.notes.append(ListingNote("serial", ListingProblem.FAILED, f"cannot list ports ({exc.strerror or exc})"))
 
 
 # -- output ----------------------------------------------------------------
@@ -176,5 +220,5 @@ def format_table(report: DiscoveryReport) -> str:
     lines = [f"{k:<{widths[0]}}  {d:<{widths[1]}}  {u}".rstrip() for k, d, u in rows]
     if not report.candidates:
         lines.append("(no printer, reader or serial port found)")
-    lines += report.notes
+    lines += [str(note) for note in report.notes]
     return "\n".join(lines)

@@ -198,6 +198,25 @@ def device_uri(text: str, role: Role, base: Path | None = None) -> DeviceUri:
     return resolve_paths(uri, base) if base is not None else uri
 
 
+def share_simulated_station(printer: DeviceUri, reader: DeviceUri, default_state: Path) -> tuple[DeviceUri, DeviceUri]:
+    """A ``sim://printer`` and ``sim://reader`` are one simulated station: the reader sees the card the
+    printer moved to the contactless station through their shared ``state`` folder.
+
+    Without ``state=`` a simulator takes its partner's, or ``default_state``; two different folders are
+    refused (DeviceUriError naming both URIs and the fix), since every blank would then be spoiled
+    ``chip-unreadable``.
+    """
+    sims = [uri for uri in (printer, reader) if uri.scheme == "sim"]
+    states = {uri.option("state") for uri in sims if uri.option("state")}
+    if len(states) > 1:
+        raise DeviceUriError(f"{printer} and {reader} name different state folders, so the reader never sees "
+                             "the printer's card; give both the same state= (or leave it out of both)")
+    state = states.pop() if states else str(default_state)
+    printer, reader = (uri.replace_options({"state": state}) if uri.scheme == "sim" and not uri.option("state")
+                       else uri for uri in (printer, reader))
+    return printer, reader
+
+
 def load_opener(uri: DeviceUri, role: Role) -> Callable[[DeviceUri], object]:
     """The function that opens ``uri`` as a ``role``, its module imported now."""
     scheme = SCHEMES[uri.scheme]

@@ -134,6 +134,11 @@ class Fetcher:
             self.journal.mark_downloaded(job_id)
         self._job_ready()
 
+    def downloading(self) -> int:
+        """Payloads being downloaded now (the other verified jobs wait for a download slot)."""
+        with self._claims:
+            return len(self._in_flight)
+
     def workers(self) -> list[tuple[str, Callable[[], None]]]:
         """A thread's name and body for each download in flight."""
         download = self._guarded(self.download_cycle)

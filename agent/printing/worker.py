@@ -71,10 +71,13 @@ class PrintWorker:
         self.reader: Reader | None = None
         self._backoff = 0.5
         self._held: tuple[str, ...] = ()  # the reasons the queue is held for, as last logged
-        #: The printer's last status and the faults seen: written here, read by the station's status
-        #: and the metrics (bounded, in memory).
+        #: The printer's last status (in memory) and the fault episodes (in the journal): written here,
+        #: read by the station's status and the metrics.
         self.printer_state = PrinterSnapshot()
-        self.faults = FaultHistory()
+        self.faults = FaultHistory(journal.faults)
+        #: Whether the reader answered when last opened (None: not tried yet); the printer's is in printer_state.
+        self.reader_online: bool | None = None
+        self._printer_online: bool | None = None
         self._requests: queue.Queue[DeviceRequest] = queue.Queue(maxsize=4)
 
     def job_ready(self) -> None:
@@ -94,16 +97,19 @@ class PrintWorker:
     def run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._ensure_devices()
+                ready = self._ensure_devices()
+                self.devices_tried.set()
+                if not ready:
+                    self._wait_backoff()
+                    continue
                 if self._held_for_storage():
                     continue
                 self._recover_unfinished()
-                self.devices_tried.set()
                 self._serve_requests()
                 self._step()
             except (TransportError, ProtocolError) as exc:
                 self.devices_tried.set()
-                self._went_offline(exc)
+                self._lost_link(exc)
             except (OSError, OsFaultError) as exc:
                 # A journal step the machine refused: the job is where the journal last holds it (the
                 # intent before the blank, the blank before the print), so nothing more happens to the
@@ -159,23 +165,51 @@ class PrintWorker:
         self._wake.clear()
 
     # -- devices --------------------------------------------------------------
-    def _ensure_devices(self) -> None:
+    def _ensure_devices(self) -> bool:
+        """Open whichever device is not open, each on its own: an unplugged printer does not make the
+        reader look disconnected, nor the other way round. True when both are open."""
         if self.printer is None:
-            self.printer = self._open_printer()
-            log.info("printer.connected", **_identity(self.printer))
+            try:
+                self.printer = self._open_printer()
+            except (TransportError, ProtocolError) as exc:
+                self._printer_offline(exc)
+            else:
+                log.info("printer.connected", **_identity(self.printer))
+                self._printer_online = True
         if self.reader is None:
-            self.reader = self._open_reader()
-            log.info("reader.connected", firmware=self.reader.firmware())
+            try:
+                self.reader = self._open_reader()
+            except (TransportError, ProtocolError) as exc:
+                log.warning("device.offline", device="reader", error=str(exc), retry_in_s=round(self._backoff, 1))
+                self.reader_online = False
+                self.faults.reader_online(False)
+            else:
+                log.info("reader.connected", firmware=self.reader.firmware())
+                self.reader_online = True
+                self.faults.reader_online(True)
+        if self.printer is None or self.reader is None:
+            return False
         self._backoff = 0.5
+        return True
 
-    def _went_offline(self, exc: DriverError) -> None:
-        log.warning("device.offline", error=str(exc), retry_in_s=round(self._backoff, 1))
-        if self.printer is not None:  # count the fall, not every failed reconnect
+    def _printer_offline(self, exc: DriverError) -> None:
+        log.warning("device.offline", device="printer", error=str(exc), retry_in_s=round(self._backoff, 1))
+        if self._printer_online:  # count the fall, not every failed reconnect
             self.metrics.printer_faults.labels("offline").inc()
-            self.faults.offline()
-        self._refuse_requests(f"the devices went offline: {exc}")
+        self.faults.offline()  # one episode until the printer answers again
+        self._printer_online = False
         self.printer_state.publish(False, ())
+
+    def _lost_link(self, exc: DriverError) -> None:
+        """A device stopped answering in the middle of something: close both and open each again, so
+        the one that does not open is the one shown as offline."""
+        log.warning("device.link_lost", error=str(exc))
+        self._refuse_requests(f"the devices went offline: {exc}")
         self._close_devices()
+        self._wait_backoff()
+
+    def _wait_backoff(self) -> None:
+        self._refuse_requests("the devices are offline")
         self._stop.wait(self._backoff)
         self._backoff = min(self._backoff * 2, 30.0)
 
@@ -198,10 +232,12 @@ class PrintWorker:
         if blocking:
             self._pause(HOLD_RECHECK_S)
             return
-        card = self._current or self.preparer.take(timeout=IDLE_STATUS_S)
-        if card is None:
+        if self._current is None:
+            # Waiting for a card takes up to IDLE_STATUS_S: the next step reads the printer's status
+            # afresh (a cover opened or the ribbon ran out meanwhile) before this card moves.
+            self._current = self.preparer.take(timeout=IDLE_STATUS_S)
             return
-        self._current = card
+        card = self._current
         record = self.journal.get(card.job.job_id)
         if record is None or record.state is not JobState.DOWNLOADED:
             self._let_go(card.job.job_id)  # finished meanwhile (e.g. resolved after a restart)
@@ -209,10 +245,10 @@ class PrintWorker:
         try:
             self._process(card, status)
         except DeviceFaultError as fault:
-            self.metrics.printer_faults.labels(fault.reason.keyword).inc()
             self.printer_state.publish(True, (fault.reason,))
-            self.faults.fault(fault.reason, card.job.job_id)
-            log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
+            if self.faults.fault(fault.reason, card.job.job_id):  # counted once an episode, not at each retry
+                self.metrics.printer_faults.labels(fault.reason.keyword).inc()
+                log.warning("printer.fault", reason=str(fault.reason), job_id=card.job.job_id)
             self._pause(HOLD_RECHECK_S)
 
     def _note_hold(self, reasons: tuple[str, ...]) -> None:
@@ -293,9 +329,9 @@ class PrintWorker:
             return status
         if position is CardPosition.CONTACTLESS and self.journal.blank_owner(status.cards_inserted) is None:
             return status
+        self.printer.reject_card()
         log.warning("printer.leftover_rejected", job_id=job_id, card=status.cards_inserted,
                     position=position.value)
-        self.printer.reject_card()
         return self.printer.status()
 
     def _record_blank(self, job_id: str, target: ChipTarget | None) -> None:

@@ -35,10 +35,10 @@ _T = {
                        "HELD — UPS battery low, waiting for mains"),
     "held-for-storage": ("DITAHAN — folder data stasiun tidak bisa ditulis", "HELD — the state folder cannot be written"),
     "storage": ("Penyimpanan: {line}", "Storage: {line}"),
-    "queue": ("Antrean: {dl} siap dicetak, {wait} sedang diunduh, {pr} sedang dicetak, {doubt} perlu keputusan; "
-              "{out} laporan menunggu dikirim",
-              "Queue: {dl} ready to print, {wait} downloading, {pr} printing, {doubt} in doubt; "
-              "{out} reports waiting to be sent"),
+    "queue": ("Antrean: {dl} siap dicetak, {down} sedang diunduh, {wait} menunggu giliran unduh, "
+              "{pr} sedang dicetak, {doubt} perlu keputusan; {out} laporan menunggu dikirim",
+              "Queue: {dl} ready to print, {down} downloading, {wait} waiting to download, {pr} printing, "
+              "{doubt} in doubt; {out} reports waiting to be sent"),
     "today": ("Hari ini: {p} tercetak, {s} rusak", "Today: {p} printed, {s} spoiled"),
     "stock": ("Blanko: {left}{days}", "Blanks: {left}{days}"),
     "stock_none": ("Blanko: belum dihitung (`ktp-agent stock load N`)",
@@ -71,6 +71,8 @@ _T = {
     "test_ok": ("Kartu uji: dicetak (penghitung kartu {a} → {b})", "Test card: printed (card counter {a} → {b})"),
     "test_fail": ("Kartu uji: GAGAL — {e}", "Test card: FAILED — {e}"),
     "bundle": ("Berkas untuk help desk: {path}", "Bundle for the help desk: {path}"),
+    "bundle_failed": ("Berkas untuk help desk TIDAK tertulis di {out}: {why}",
+                      "The help-desk bundle was NOT written to {out}: {why}"),
     "synced": ("Selesai: {f} pekerjaan baru diunduh; {r} siap dicetak tanpa jaringan.",
                "Done: {f} new jobs downloaded; {r} ready to print offline."),
     "contacting": ("(menghubungi server)", "(contacting the server)"),
@@ -113,7 +115,12 @@ def add_technician_commands(sub: argparse._SubParsersAction) -> None:
     _common(status)
     status.set_defaults(handler=_status)
     diagnose = sub.add_parser("diagnose", help="printer identity and counters, faults with advice, test card, "
-                                               "help-desk bundle")
+                                               "help-desk bundle",
+                              description="Exit status: 0 when the station can print; 1 when it cannot (the "
+                                          "reason is printed) or the test card failed. With --bundle the "
+                                          "command's work is the bundle: 0 once it is written, whatever the "
+                                          "station's state (the state is printed, and is in the bundle); 1 when "
+                                          "it could not be written (or a --test-card asked for failed).")
     _common(diagnose)
     diagnose.add_argument("--test-card", action="store_true", help="print the printer's own test card (uses a blank)")
     diagnose.add_argument("--bundle", action="store_true", help="also write a .tar.gz for the help desk")
@@ -164,10 +171,16 @@ def _diagnose(args: argparse.Namespace) -> int:
     else:
         print("\n".join(format_diagnose(found, args.lang)))
     if args.bundle:
-        path = write_bundle(config, collect_bundle(config), Path(args.out))
+        try:
+            path = write_bundle(config, collect_bundle(config), Path(args.out))
+        except OSError as exc:
+            print(t("bundle_failed", args.lang, out=args.out, why=exc.strerror or exc), file=sys.stderr)
+            return 1
         print(t("bundle", args.lang, path=path))
     test = found.devices["printer"].get("test_card")
     failed = test is not None and not test.get("done")
+    if args.bundle:  # the bundle was written: that is what --bundle was asked for
+        return 1 if failed else 0
     return 0 if found.status.state is StationState.READY and not failed else 1
 
 
@@ -209,7 +222,7 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
     q, p = s.queue, s.printer
     lines = [t("station", lang, id=s.station_id, d=t("running" if s.daemon else "down", lang)),
              f"{t('state', lang)}: {t(s.state.value, lang)}",
-             t("queue", lang, dl=q.get("downloaded", 0), wait=q.get("verified", 0) + q.get("received", 0),
+             t("queue", lang, dl=q.get("downloaded", 0), down=s.downloading, wait=s.waiting_to_download(),
                pr=q.get("printing", 0), doubt=q.get("in-doubt", 0), out=s.outbox),
              t("today", lang, p=sum(s.today.printed), s=sum(s.today.spoiled))]
     if s.stock.blanks_left is None:

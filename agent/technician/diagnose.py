@@ -118,7 +118,7 @@ def control_handlers(station: Any) -> dict[str, Handler]:
         online, _, _ = station.printing.printer_state.read()
         if not online:
             return {"printer": {"online": False, "error": "the printer is offline"},
-                    "reader": {"online": station.printing.reader is not None}}
+                    "reader": {"online": station.printing.reader_online}}
         try:
             found = station.printing.on_devices(lambda p, r: probe(p, r, test_card), DEVICE_WAIT_S)
         except DeviceRequestError as exc:
@@ -231,7 +231,7 @@ def _status_directly(config: Config, devices: dict) -> StationStatus:
         if devices["printer"].get("test_card", {}).get("done"):
             _count_test_card(journal)
         return gather(config.station.id, journal, _printer_seen(devices),
-                      reader_online=devices["reader"].get("online"), last_contact=None, faults=(), daemon=False,
+                      reader_online=devices["reader"].get("online"), last_contact=None, daemon=False,
                       offline=offline_at_rest(config.station.state_dir, config.offline.watch_dir),
                       power=read_power_once(config.power.ups, config.power.min_runtime_s))
     finally:

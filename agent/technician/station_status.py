@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..offline import OfflineStatus
 from ..power import PowerStatus
-from ..printing import FaultEvent
+from ..journal_faults import FaultEvent
 from ..storage import StorageStatus
 
 
@@ -124,6 +124,11 @@ class StationStatus:
     offline: OfflineStatus | None = None   # removable media; None where the station has no offline desk
     power: PowerStatus | None = None  # None: no UPS configured
     storage: StorageStatus | None = None  # None: the state folder takes writes (or the daemon is down)
+    downloading: int = 0              # payloads being downloaded now (0 with the daemon down)
+
+    def waiting_to_download(self) -> int:
+        """Jobs not yet downloaded and not downloading now: they wait for a download slot (or the link)."""
+        return max(0, self.queue.get("verified", 0) + self.queue.get("received", 0) - self.downloading)
 
     def history(self, limit: int) -> list[tuple[float, str, str | None]]:
         """(time, keyword, job id) of the faults seen and the journal's spoiled cards, newest first;
@@ -159,6 +164,7 @@ class StationStatus:
             "offline": self.offline.to_json() if self.offline else None,
             "power": None if self.power is None else self.power.to_json(),
             "storage": None if self.storage is None else self.storage.to_json(),
+            "downloading": self.downloading,
         }
 
     @classmethod
@@ -176,6 +182,7 @@ class StationStatus:
             offline=OfflineStatus.from_json(doc["offline"]) if doc.get("offline") else None,
             power=None if power is None else PowerStatus.from_json(power),
             storage=None if storage is None else StorageStatus.from_json(storage),
+            downloading=int(doc.get("downloading", 0)),
         )
 
 
@@ -202,4 +209,4 @@ def _reason_json(reason: Reason) -> dict:
 
 def _fault_json(event: FaultEvent) -> dict:
     return {"at": event.at, "keyword": event.keyword, "severity": event.severity, "source": event.source,
-            "job_id": event.job_id}
+            "job_id": event.job_id, "device": event.device, "ended_at": event.ended_at}

@@ -20,8 +20,8 @@ from drivers.interfaces import PrinterStatus
 from ..journal import Journal
 from ..offline import OfflineStatus
 from ..power import PowerStatus
+from ..journal_faults import FaultEvent
 from ..storage import StorageStatus
-from ..printing import FaultEvent
 from .station_status import (LinkState, LinkView, PrinterView, Reason, SpoiledCard, StationState, StationStatus,
                              Stock, Today, state_of)
 
@@ -48,10 +48,12 @@ def station_state(printer: PrinterView, power: PowerStatus | None = None) -> Sta
 
 
 def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_online: bool | None,
-           last_contact: float | None, faults: Iterable[FaultEvent], daemon: bool,
+           last_contact: float | None, daemon: bool, faults: Iterable[FaultEvent] | None = None,
            offline: OfflineStatus | None = None, now: float | None = None,
-           power: PowerStatus | None = None, storage: StorageStatus | None = None) -> StationStatus:
-    """Everything ``ktp-agent status`` and the status page show."""
+           power: PowerStatus | None = None, storage: StorageStatus | None = None,
+           downloading: int = 0) -> StationStatus:
+    """Everything ``ktp-agent status`` and the status page show; the fault episodes from the journal
+    unless ``faults`` are given."""
     now = time.time() if now is None else now
     left, per_day = journal.blank_stock()
     return StationStatus(
@@ -59,9 +61,11 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
         queue=MappingProxyType({s.value: n for s, n in journal.counts_by_state().items()}),
         outbox=journal.outbox_depth(),
         stock=Stock(left, round(per_day, 2), round(left / per_day, 1) if left is not None and per_day > 0 else None),
-        printer=printer, reader_online=reader_online, link=link_view(last_contact, now), faults=tuple(faults),
+        printer=printer, reader_online=reader_online, link=link_view(last_contact, now),
+        faults=tuple(journal.faults.recent() if faults is None else faults),
         spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now), offline=offline, power=power,
         storage=storage,
+        downloading=downloading,
     )
 
 

@@ -86,7 +86,8 @@ def _rows(rows: list[tuple[str, object]]) -> str:
 def _queue(s: StationStatus) -> str:
     q, today = s.queue, s.today
     rows = [("Siap dicetak", q.get("downloaded", 0)),
-            ("Sedang diunduh", q.get("verified", 0) + q.get("received", 0)),
+            ("Sedang diunduh", s.downloading),
+            ("Menunggu giliran unduh", s.waiting_to_download()),
             ("Sedang dicetak", q.get("printing", 0)),
             ("Perlu keputusan teknisi", q.get("in-doubt", 0)),
             ("Laporan menunggu dikirim", s.outbox),

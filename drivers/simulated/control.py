@@ -11,6 +11,8 @@ JSON object on one line; each gets one JSON object on one line back:
                                                "state": {counters, supplies, card},
                                                "contactless_station": {...} | null}
     {"unplug": true}                       -> {"ok": true}   (the link goes away)
+    {"unplug": true, "seconds": 30}        -> {"ok": true}   (in-process: the cable stays out 30 s,
+                                               every reopen by URI fails until then)
     {"replug": true}                       -> {"ok": true, "uri": ...}
     anything else                          -> {"ok": false, "error": "..."}
 
@@ -26,6 +28,7 @@ import socket
 import socketserver
 import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +38,7 @@ from ..loopback import is_loopback
 from ..uri import socket_path
 from .bench import SimBench
 from .faults import WIRE_FAULTS, FaultyLink
+from .files import unplug_for
 
 MAX_LINE = 64 * 1024
 _IDLE_SECONDS = 300.0
@@ -47,7 +51,8 @@ class ControlTarget(Protocol):
 
     def describe(self) -> dict[str, Any]: ...
 
-    def unplug(self) -> None: ...
+    def unplug(self, seconds: float | None = None) -> None:
+        """Take the link away (for ``seconds``, where the simulator can keep it out by itself)."""
 
     def replug(self) -> str:
         """Plug the link in again; return the URI to use."""
@@ -81,7 +86,13 @@ def _dispatch(target: ControlTarget, message: object) -> dict[str, Any]:
     if message.get("get") == "state":
         return {"ok": True, **target.describe()}
     if message.get("unplug") is True:
-        target.unplug()
+        if "seconds" in message:
+            seconds = message["seconds"]
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= 3600:
+                raise ValueError('"seconds": expected a number from 0 to 3600')
+            target.unplug(seconds=float(seconds))
+        else:
+            target.unplug()
         return {"ok": True}
     if message.get("replug") is True:
         return {"ok": True, "uri": target.replug()}
@@ -124,8 +135,12 @@ class InProcessControl:
         doc = describe_simulator(self._role, self._link, self._state_dir)
         return {**doc, "uri": self._uri, "plugged": self._plugged}
 
-    def unplug(self) -> None:
+    def unplug(self, seconds: float | None = None) -> None:
+        """The link goes away; with ``seconds``, every reopen by URI fails for that long (the cable stays
+        out), without it the owner's next reopen plugs it back."""
         self._plugged = False
+        if seconds:
+            unplug_for(self._state_dir, self._role, seconds, time.time())
         self._unplug()
 
     def replug(self) -> str:

@@ -28,7 +28,9 @@ with EvolisPrinter or any client that speaks to a real printer.
   ``panel_seconds`` a panel.
 * Faults through the constructor or ``set_fault(name, value)``:
   ``cover_open``, ``jam_at_card``, ``feeder_cards``, ``ribbon_prints``,
-  ``mechanical_error``, ``chip_unreadable`` and ``cards_since_cleaning``.
+  ``mechanical_error``, ``chip_unreadable`` and ``cards_since_cleaning``;
+  ``jammed`` true jams the next card printed, false takes a jammed card out
+  (a jam holds the card, and every movement, until then, across restarts).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..evolis.protocol import ERROR_COMMAND, ERROR_PARAMETER, PROBE_MNEMONIC, Command, CommandParser, encode_reply
-from ..evolis.status import ConfigFlag, InfoFlag, StatusWords, WarningFlag
+from ..evolis.status import ConfigFlag, ErrorFlag, InfoFlag, StatusWords, WarningFlag
 from ..interfaces import CardPosition
 from .evolis_mechanics import EvolisMechanics, MechanicalFaults, MechanismError, blank_chip_uid
 from .evolis_state import EvolisState
@@ -147,6 +149,8 @@ class SimulatedEvolis:
                 setattr(faults, name, bool(value))
             elif name == "jam_at_card":
                 faults.jam_at_card = None if value is None else int(value)  # type: ignore[call-overload]
+            elif name == "jammed":
+                self._mechanics.jam_next_card() if value else self._mechanics.clear_jam()
             elif name == "feeder_cards":
                 self._mechanics.persist_if_given(feeder_cards=int(value))  # type: ignore[call-overload]
             elif name == "ribbon_prints":
@@ -220,7 +224,8 @@ class SimulatedEvolis:
             warning |= WarningFlag.COVER_OPEN
         if state.ribbon_remaining <= 0:
             warning |= WarningFlag.RIBBON_ENDED
-        return StatusWords(_CONFIG, info, warning, self._mechanics.errors, self._session)
+        errors = self._mechanics.errors | (ErrorFlag.MECHANICAL if state.jammed else ErrorFlag(0))
+        return StatusWords(_CONFIG, info, warning, errors, self._session)
 
     def _cleaning_flags(self, cards: int) -> InfoFlag:
         if self._cleaning_mandatory_at is not None and cards >= self._cleaning_mandatory_at:

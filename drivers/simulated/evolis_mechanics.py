@@ -6,6 +6,9 @@ movement is saved before anyone is told, so counters and card position are
 the printer's non-volatile evidence. A movement that cannot be done raises
 ``MechanismError`` with the reply text and the status flags the printer
 then shows; a printout becomes the card's PNG only once the print is saved.
+A jammed card stays inside, and the printer refuses to move anything (its
+error word shows MECHANICAL) until a person takes the card out:
+``clear_jam``, the control channel's ``{"fault": "jammed", "value": false}``.
 """
 from __future__ import annotations
 
@@ -106,6 +109,8 @@ class EvolisMechanics:
         self._ribbon_for_one_card()
         if self.faults.jam_at_card is not None and self.faults.jam_at_card == self.state.card_number:
             self._move_inside()
+            self.state.jammed = True
+            self._store.save(self.state)
             raise self._fail("ERROR MECHANICAL", ErrorFlag.MECHANICAL)
         time.sleep(seconds)
         self.state.panels_printed += len(panels)
@@ -131,6 +136,19 @@ class EvolisMechanics:
         self.state.cards_since_cleaning = 0
         self.state.cleanings += 1
         self._store.save(self.state)
+
+    def jam_next_card(self) -> None:
+        """The card inside (or the next one fed) jams when it is printed."""
+        state = self.state
+        self.faults.jam_at_card = state.card_number if state.holds_card else state.cards_inserted + 1
+
+    def clear_jam(self) -> None:
+        """A person opened the printer and took the jammed card out (it is not counted as rejected)."""
+        self.faults.jam_at_card = None
+        if self.state.jammed:
+            self.state.jammed = False
+            self._leave_printer()
+        self.errors = ErrorFlag(0)
 
     # -- after a restart ---------------------------------------------------
 
@@ -168,7 +186,7 @@ class EvolisMechanics:
     def _ready_to_move(self) -> None:
         if self.faults.cover_open:
             raise self._fail("ERROR COVER", ErrorFlag.COVER_OPEN)
-        if self.faults.mechanical_error:
+        if self.faults.mechanical_error or self.state.jammed:
             raise self._fail("ERROR MECHANICAL", ErrorFlag.MECHANICAL)
 
     def _ribbon_for_one_card(self) -> None:

@@ -1,7 +1,7 @@
 """What a simulated Evolis printer remembers across restarts.
 
 The non-volatile part of the printer lives in ``<state_dir>/evolis.json``:
-its counters, its supplies and the card it holds. The file is rewritten
+its counters, its supplies, the card it holds and whether that card is jammed. The file is rewritten
 atomically whenever one of them changes.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ class EvolisState:
     card_uid: bytes | None = None
     cards_since_cleaning: int = 0  # cards printed since the print head was last cleaned
     cleanings: int = 0
+    jammed: bool = False  # a card is stuck inside until a person takes it out (the control channel's jammed=false)
 
     @property
     def holds_card(self) -> bool:

@@ -26,7 +26,9 @@ Faults at start take the simulators' fault names as options (see
 (reader), ``no_reply=1``, ``garbage=1``, ``slow_ms=N`` (not on link=usb).
 ``control=ADDRESS`` (a socket path or loopback HOST:PORT) serves the
 simulator's control channel (see ``control``) while the device is open, so
-a test can inject faults into a daemon's simulator from outside.
+a test can inject faults into a daemon's simulator from outside; an
+``{"unplug": true, "seconds": N}`` there keeps the cable out for N seconds
+(opening the URI fails with DisconnectedError until then).
 ``random_uid=1`` gives the reader's card a random UID (4 bytes, first byte
 0x08), new at every activation.
 """
@@ -34,14 +36,16 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 
-from ..errors import UnsupportedDeviceError
+from ..errors import DisconnectedError, UnsupportedDeviceError
 from ..interfaces import Printer, Reader
 from ..line_devices import open_or_close
 from ..uri import DeviceUri, DeviceUriError, Role, parse_uri
 from ..transport import Transport
 from .faults import fault_options
+from .files import unplugged_seconds
 from .host import SimulatedDevice, SimulatorHost, serve_over_pipe, serve_over_pty
 
 
@@ -169,6 +173,9 @@ def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: s
     """``_link`` with the URI's faults applied and, given ``control=``, a control channel."""
     from .faults import WIRE_FAULTS, FaultyLink, faults_from_options
 
+    out_for = unplugged_seconds(state, role, time.time())
+    if out_for:
+        raise DisconnectedError(f"{uri}: the simulated {role}'s cable is unplugged for another {out_for:.0f} s")
     try:
         faults = faults_from_options(role, uri.options)
     except ValueError as exc:
@@ -194,6 +201,15 @@ def _simulator_link(device: SimulatedDevice, uri: DeviceUri, role: str, state: s
             raise UnsupportedDeviceError(f"{uri}: control channel: {exc}") from None
         transport.on_close.append(server.close)
     return transport
+
+
+def control_address(uri: str) -> str | None:
+    """The control channel a ``sim://`` URI serves (``control=``), else None."""
+    try:
+        parsed = parse_uri(uri)
+    except DeviceUriError:
+        return None
+    return parsed.option("control") or None if parsed.scheme == "sim" else None
 
 
 def printout_folder(uri: str) -> str | None:

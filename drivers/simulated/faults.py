@@ -30,6 +30,8 @@ from typing import Protocol
 WIRE_FAULTS: Mapping[str, type] = {"no_reply": bool, "garbage": bool, "slow_seconds": float}
 #: Supplies are set through ``set_fault`` too, but a URI stocks them with cards= and ribbon=.
 _SUPPLIES = frozenset({"feeder_cards", "ribbon_prints"})
+#: Set only while running (a person's act): ``jammed`` false takes a jammed card out.
+_RUNNING_ONLY = frozenset({"jammed"})
 _GARBAGE_LOW = 0x80
 _GARBAGE_MAX_LEN = 32
 
@@ -37,7 +39,7 @@ _GARBAGE_MAX_LEN = 32
 #: ``None`` in a value means "off" for ``jam_at_card``.
 DEVICE_FAULTS: Mapping[str, Mapping[str, type]] = {
     "printer": {
-        "cover_open": bool, "jam_at_card": int, "feeder_cards": int, "ribbon_prints": int,
+        "cover_open": bool, "jam_at_card": int, "jammed": bool, "feeder_cards": int, "ribbon_prints": int,
         "mechanical_error": bool, "chip_unreadable": bool, "cards_since_cleaning": int,
     },
     "reader": {"chip_absent": bool, "drop_acks": int, "rf_errors": int, "asleep": bool},
@@ -150,7 +152,7 @@ def known_faults(role: str) -> dict[str, type]:
 
 def fault_options(role: str) -> frozenset[str]:
     """The ``sim://`` URI options that set a ``role`` device's faults (see ``faults_from_options``)."""
-    return (frozenset(known_faults(role)) - _SUPPLIES - {"slow_seconds"}) | {"slow_ms"}
+    return (frozenset(known_faults(role)) - _SUPPLIES - _RUNNING_ONLY - {"slow_seconds"}) | {"slow_ms"}
 
 
 def parse_fault_text(role: str, name: str, text: str) -> object:
@@ -185,6 +187,6 @@ def faults_from_options(role: str, options: Mapping[str, str]) -> dict[str, obje
     for name, text in options.items():
         if name == "slow_ms":
             faults["slow_seconds"] = float(parse_fault_text(role, "slow_seconds", text)) / 1000.0  # type: ignore[arg-type]
-        elif name in kinds and name not in _SUPPLIES:
+        elif name in kinds and name not in _SUPPLIES | _RUNNING_ONLY:
             faults[name] = parse_fault_text(role, name, text)
     return faults

@@ -132,7 +132,9 @@ class StandaloneSimulator:
         with self._lock:
             return {**doc, "uri": self.uri, "plugged": self._plugged}
 
-    def unplug(self) -> None:
+    def unplug(self, seconds: float | None = None) -> None:
+        if seconds is not None:
+            raise ValueError("a standalone simulator stays unplugged until replug: leave out \"seconds\"")
         with self._lock:
             if self._plugged:
                 self._endpoint.unplug()

@@ -160,10 +160,10 @@ def test_the_technician_sees_an_in_doubt_blank_by_its_counter_and_resolves_it(tm
     journal.mark_in_doubt("doubt", "card left the printer; outcome unknown")
     journal.close()
 
-    assert main(["jobs", "list", "--state", "in-doubt", "--config", str(config)]) == 0
+    assert main(["jobs", "list", "--state", "in-doubt", "--config", str(config), "--lang", "en"]) == 0
     listed = capsys.readouterr().out
     assert f"blank=11  uid={RANDOM_UID} (random)" in listed
-    assert main(["jobs", "resolve", "doubt", "spoiled", "--config", str(config)]) == 0
+    assert main(["jobs", "resolve", "doubt", "spoiled", "--config", str(config), "--lang", "en"]) == 0
     assert "recorded as spoiled (blank: card no. 11 by the printer's counter)" in capsys.readouterr().out
     journal = Journal(tmp_path / "state" / "journal.sqlite3")
     try:

@@ -70,3 +70,42 @@ def test_the_version_is_one_value_for_the_package_the_user_agent_and_the_metrics
                                                                 "version": agent.__version__})
     assert info == 1
     assert version("ktp-agent") == agent.__version__ and USER_AGENT == f"ktp-agent/{agent.__version__}"
+
+
+def test_stock_jobs_and_journal_answer_in_bahasa_indonesia_english_and_json(tmp_path, capsys):
+    import json as jsonlib
+
+    from agent.cli import main as cli_main
+    from agent.journal import Journal
+
+    from .station_config import write_station_config
+
+    config = str(write_station_config(tmp_path, state_dir=str(tmp_path / "state")))
+    Journal(tmp_path / "state" / "journal.sqlite3").close()
+    assert cli_main(["stock", "show", "--config", config]) == 1
+    assert "Stok blanko belum pernah dihitung" in capsys.readouterr().out
+    assert cli_main(["stock", "load", "50", "--config", config]) == 0
+    assert capsys.readouterr().out.strip() == "Tercatat +50 blanko; sisa 50"
+    assert cli_main(["stock", "load", "5", "--config", config, "--lang", "en"]) == 0
+    assert capsys.readouterr().out.strip() == "Recorded +5 blanks; 55 left"
+    assert cli_main(["stock", "show", "--config", config, "--json"]) == 0
+    assert jsonlib.loads(capsys.readouterr().out)["blanks_left"] == 55
+    assert cli_main(["stock", "show", "--config", config]) == 0
+    assert capsys.readouterr().out.startswith("Sisa 55 blanko; tidak ada kartu")
+    assert cli_main(["jobs", "list", "--config", config]) == 0
+    assert capsys.readouterr().out.strip() == "(tidak ada pekerjaan)"
+    assert cli_main(["jobs", "list", "--config", config, "--json"]) == 0
+    assert jsonlib.loads(capsys.readouterr().out) == []
+    assert cli_main(["journal", "release", "--config", config]) == 1
+    assert capsys.readouterr().out.strip() == "Tidak ada jurnal rusak yang menahan stasiun ini"
+    assert cli_main(["journal", "release", "--config", config, "--lang", "en", "--json"]) == 1
+    assert jsonlib.loads(capsys.readouterr().out) == {"released": False}
+
+
+def test_run_without_config_outside_a_source_checkout_is_refused_in_one_line(monkeypatch, capsys, tmp_path):
+    import agent.cli as cli
+
+    monkeypatch.setattr(cli, "DEFAULT_CONFIG", tmp_path / "absent" / "agent.toml")
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give --config FILE" in err

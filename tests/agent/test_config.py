@@ -5,6 +5,8 @@ import pytest
 from agent.config import load_config
 from agent.errors import ConfigError
 
+from .station_config import write_station_config
+
 GOOD = """
 [station]
 id = "3319-05"
@@ -119,3 +121,38 @@ def test_demo_server_needs_no_key_files(tmp_path):
         text = text.replace(line, "")
     config = load_config(write(tmp_path, text))
     assert config.server.is_demo and config.server.token_file is None
+
+
+def test_simulated_printer_and_reader_without_state_share_one_station_in_the_state_folder(tmp_path):
+    from agent.config import load_config
+    from drivers.uri import parse_uri
+
+    path = write_station_config(tmp_path, state_dir=str(tmp_path / "state"), printer="sim://printer?print_ms=0",
+                                reader="sim://reader")
+    config = load_config(path)
+    states = {parse_uri(config.printer.uri).option("state"), parse_uri(config.reader.uri).option("state")}
+    assert states == {str(tmp_path / "state" / "sim")}
+
+
+def test_a_simulator_without_state_takes_its_partners(tmp_path):
+    from agent.config import load_config
+    from drivers.uri import parse_uri
+
+    config = load_config(write_station_config(tmp_path, state_dir=tmp_path / "state",
+                                              printer=f"sim://printer?state={tmp_path / 'bench'}",
+                                              reader="sim://reader"))
+    assert parse_uri(config.reader.uri).option("state") == str(tmp_path / "bench")
+
+
+def test_simulators_with_different_states_are_refused_naming_both_and_the_fix(tmp_path):
+    from agent.config import load_config
+    from agent.errors import ConfigError
+
+    path = write_station_config(tmp_path, state_dir=str(tmp_path / "state"), printer=f"sim://printer?state={tmp_path}/a",
+                                reader=f"sim://reader?state={tmp_path}/b")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"sim://printer?state={tmp_path}/a" in message and f"sim://reader?state={tmp_path}/b" in message
+    assert "give both the same state=" in message and str(path) in message

@@ -231,3 +231,30 @@ def test_stock_forecast_is_read_anew_as_time_passes_without_commits(tmp_path):
     clock[0] += 8 * 86400  # a week and a day with nothing printed
     assert journal.blank_stock() == (9, 0.0)
     journal.close()
+
+
+def test_a_schema_6_journal_gains_the_fault_history_and_keeps_its_jobs(tmp_path):
+    """The file was written by the code of schema 6 (tests/agent/data/journal-v6.sqlite3)."""
+    import shutil
+    from pathlib import Path
+
+    path = tmp_path / "journal.sqlite3"
+    shutil.copy(Path(__file__).parent / "data" / "journal-v6.sqlite3", path)
+    before = sqlite3.connect(path)
+    assert before.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("6",)
+    assert not before.execute("SELECT 1 FROM sqlite_master WHERE name='faults'").fetchone()
+    before.close()
+    journal = Journal(path)
+    try:
+        assert journal._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("7",)
+        assert {r.job_id: r.state for r in journal.jobs_in(*JobState)} == {
+            "job-printed": JobState.REPORTED, "job-jammed": JobState.SPOILED,
+            "job-waiting": JobState.DOWNLOADED, "job-received": JobState.RECEIVED}
+        assert journal.blank_stock()[0] == 98
+        assert [r.job_id for r in journal.pending_reports()] == ["job-jammed"]
+        assert journal.faults.start(10.0, "printer", "cover-open", "error", "printer") is not None
+        assert journal.faults.start(10.5, "printer", "cover-open", "error", "printer") is None  # same second
+        assert [e.keyword for e in journal.faults.recent()] == ["cover-open"]
+        assert journal.integrity_ok()
+    finally:
+        journal.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import pytest
 import usb.core
 
 from agent.cli import main
@@ -73,7 +74,7 @@ def test_missing_libusb_is_a_note_not_a_crash(monkeypatch):
 
     monkeypatch.setattr(usb.core, "find", no_backend)
     report = discover(comports=lambda: [port("/dev/ttyUSB0", 0x1A86, 0x7523, "USB Serial")], tty_globs=())
-    assert report.notes == ["usb: not available (no libusb backend found)"]
+    assert [str(n) for n in report.notes] == ["usb: not available (no libusb backend found)"]
     assert [c.uri for c in report.candidates] == ["serial:///dev/ttyUSB0?baud=115200"]
 
 
@@ -124,4 +125,27 @@ def test_devices_command_prints_json_and_a_table_on_this_machine(capsys):
     assert set(report) == {"devices", "notes"}
     assert all(set(row) == {"kind", "description", "uri"} for row in report["devices"])
     assert main(["devices"]) == 0
+    assert capsys.readouterr().out.startswith("JENIS")
+    assert main(["devices", "--lang", "en"]) == 0
     assert capsys.readouterr().out.startswith("KIND")
+
+
+class _UnreadableBus:
+    """A pyusb backend as libusb-0.1's answers on a machine without /dev/bus/usb: errno None, bytes."""
+
+    def enumerate_devices(self):
+        raise usb.core.USBError(b"couldn't opendir(): No such file or directory")
+
+
+@pytest.mark.parametrize("lang, line", [
+    ("id", "Perangkat USB tidak dapat didaftar: folder bus USB (/dev/bus/usb) tidak bisa dibuka"),
+    ("en", "USB devices could not be listed: the USB bus folder (/dev/bus/usb) cannot be opened"),
+])
+def test_a_usb_bus_that_cannot_be_listed_is_one_plain_line(lang, line):
+    from agent.technician.devices_command import format_devices
+
+    report = discover(usb_backend=_UnreadableBus(), comports=lambda: [], tty_globs=())
+    text = format_devices(report, lang)
+    assert line in text
+    assert "Errno" not in text and "b\"" not in text and "opendir" not in text
+    assert report.as_dict()["notes"][0]["problem"] == "no-bus"

@@ -7,6 +7,8 @@ import socket
 import time
 
 import pytest
+
+from drivers.interfaces import CardPosition
 from PIL import Image
 
 from drivers.errors import DeviceFaultError, DisconnectedError, ProtocolError, TransportTimeoutError
@@ -265,6 +267,7 @@ def test_sim_uri_faults_at_start_and_control_reach_the_daemons_simulator(tmp_pat
     try:
         with pytest.raises(DeviceFaultError, match="media-jam"):
             printer.print_card(ko_face())
+        assert send_control(str(ctl), {"fault": "jammed", "value": False}) == {"ok": True}  # card taken out
         assert send_control(str(ctl), {"fault": "cover_open", "value": True}) == {"ok": True}
         with pytest.raises(DeviceFaultError, match="cover-open"):
             printer.insert_to_contactless()
@@ -276,6 +279,40 @@ def test_sim_uri_faults_at_start_and_control_reach_the_daemons_simulator(tmp_pat
     finally:
         printer.close()
     assert not ctl.exists()
+
+
+def test_a_jam_holds_the_card_until_it_is_taken_out_through_the_control_channel(tmp_path):
+    ctl = tmp_path / "printer.sock"
+    printer = open_printer(f"sim://printer?state={tmp_path}&ribbon_type=KO&control={ctl}")
+    try:
+        assert send_control(str(ctl), {"fault": "jammed", "value": True}) == {"ok": True}
+        with pytest.raises(DeviceFaultError, match="media-jam"):
+            printer.print_card(ko_face())
+        for _ in range(2):  # it holds: nothing moves, and the status keeps saying so
+            with pytest.raises(DeviceFaultError, match="media-jam"):
+                printer.reject_card()
+            assert "media-jam-error" in map(str, printer.status().reasons)
+        assert send_control(str(ctl), {"get": "state"})["state"]["jammed"] is True
+        assert send_control(str(ctl), {"fault": "jammed", "value": False}) == {"ok": True}
+        status = printer.status()
+        assert status.reasons == () and status.card_position is CardPosition.NONE
+        printer.print_card(ko_face())  # the next card prints
+        assert printer.cards_inserted() == 2
+    finally:
+        printer.close()
+
+
+def test_a_jam_outlives_a_restart_of_the_simulator(tmp_path):
+    printer = open_printer(f"sim://printer?state={tmp_path}&ribbon_type=KO&jam_at_card=1")
+    with pytest.raises(DeviceFaultError, match="media-jam"):
+        printer.print_card(ko_face())
+    printer.close()
+    printer = open_printer(f"sim://printer?state={tmp_path}&ribbon_type=KO")
+    try:
+        assert "media-jam-error" in map(str, printer.status().reasons)
+        assert printer.status().card_position is CardPosition.IN_PRINTER
+    finally:
+        printer.close()
 
 
 def test_a_sim_uri_that_cannot_open_stops_its_simulator_and_control(tmp_path):

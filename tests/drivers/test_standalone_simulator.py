@@ -195,8 +195,9 @@ def test_control_faults_reach_the_driver_as_declared_errors(start, drivers, tcp,
     control(sim, fault="jam_at_card", value=1)
     with pytest.raises(DeviceFaultError, match="media-jam"):
         printer.print_card(ko_face())
-    control(sim, fault="jam_at_card", value=None)
-    printer.reject_card()
+    with pytest.raises(DeviceFaultError, match="media-jam"):  # the jam holds the card, as a real one does
+        printer.reject_card()
+    control(sim, fault="jammed", value=False)  # a person takes the jammed card out
 
     control(sim, fault="cover_open", value=True)
     with pytest.raises(DeviceFaultError, match="cover-open"):
@@ -221,7 +222,7 @@ def test_control_faults_reach_the_driver_as_declared_errors(start, drivers, tcp,
 
     assert printer.cards_inserted() == 1  # the jammed card, counted once
     assert control(sim, get="state")["faults"] == {
-        "no_reply": False, "garbage": False, "slow_seconds": 0.0, "jam_at_card": None, "cover_open": False}
+        "no_reply": False, "garbage": False, "slow_seconds": 0.0, "jam_at_card": 1, "jammed": False, "cover_open": False}
 
 
 def test_supplies_set_through_control_show_in_status(start, drivers):

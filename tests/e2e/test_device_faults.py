@@ -45,6 +45,9 @@ def test_jam_spoils_that_card_to_the_reject_box_and_the_rest_print(standalone):
     station = standalone(["--jam-at-card", "2"])
     jobs = station.issue(3)
     station.start_daemon()
+    station.wait_for(lambda: sum(1 for j in jobs if j in station.server.store.results()) == 2, "the jammed card")
+    assert station.printer_state()["jammed"] is True  # the jam holds the card, as a real one does
+    station.printer_sim.control(fault="jammed", value=False)  # a person takes the jammed card out
     results = station.wait_reported(jobs)
     text = station.metrics()
     assert station.stop_daemon() == 0

@@ -10,10 +10,12 @@ import sqlite3
 import pytest
 import urllib3
 
+from drivers.simulated.control import send_control
+
 pytestmark = pytest.mark.e2e
 
 JOBS = 8
-JAMMED_CARD = 3
+JAMMED_CARD = 5  # after both kills: a jam holds the card until it is taken out, in the last run
 
 
 def run_until_it_kills_itself(station, point: str) -> None:
@@ -40,8 +42,10 @@ def journal_blanks(station) -> dict[str, tuple[int | None, int]]:
     return {job_id: (counter, random_uid) for job_id, counter, random_uid in rows}
 
 
-def test_random_uid_blanks_are_each_reported_once_by_counter_through_a_jam_and_kills(make_station):
-    station = make_station(print_ms=50, extra_printer=f"&jam_at_card={JAMMED_CARD}", extra_reader="&random_uid=1")
+def test_random_uid_blanks_are_each_reported_once_by_counter_through_a_jam_and_kills(make_station, tmp_path):
+    control = tmp_path / "s0" / "station" / "printer-control.sock"  # in the harness's state folder
+    station = make_station(print_ms=50, extra_reader="&random_uid=1",
+                           extra_printer=f"&jam_at_card={JAMMED_CARD}&control={control}")
     jobs = station.issue(JOBS)
     # Killed with the second blank at the contactless station, its random UID recorded: the job
     # goes back to the queue, and the next job to print uses that blank (a new random UID).
@@ -49,6 +53,9 @@ def test_random_uid_blanks_are_each_reported_once_by_counter_through_a_jam_and_k
     # Killed after a card printed, before its outcome was recorded: recovered from the counters.
     run_until_it_kills_itself(station, "print.done:2")
     station.start_daemon()
+    # The jam holds the card, as a real one does, until a person takes it out.
+    station.wait_for(lambda: station.printer_state()["jammed"], "the jam", timeout=60)
+    assert send_control(str(control), {"fault": "jammed", "value": False}) == {"ok": True}
     results = station.wait_reported(jobs, timeout=120)
     metrics = station.metrics()
     assert station.stop_daemon() == 0

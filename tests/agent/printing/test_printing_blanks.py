@@ -30,7 +30,7 @@ def ko_face() -> CardFace:
 def bench(tmp_path):
     """A print worker with its journal, on a simulated printer (KO ribbon) and a random-UID reader."""
     sim = tmp_path / "sim"
-    printer_uri = f"sim://printer?state={sim}&ribbon_type=KO&jam_at_card=3"
+    printer_uri = f"sim://printer?state={sim}&ribbon_type=KO&ribbon=2"
     reader_uri = f"sim://reader?state={sim}&random_uid=1"
     config = load_config(write_station_config(tmp_path, state_dir=tmp_path / "state", printer=printer_uri,
                                               reader=reader_uri))
@@ -73,7 +73,7 @@ def test_a_blank_nobody_counted_waits_at_the_station_for_the_next_job(bench):
 
 
 def test_a_card_left_inside_the_printer_goes_to_the_reject_box(bench):
-    for _ in range(3):  # the third card jams: the printer keeps it inside
+    for _ in range(3):  # the third card finds the ribbon used up: the printer keeps it inside
         bench.printer.insert_to_contactless()
         try:
             bench.printer.print_card(ko_face())

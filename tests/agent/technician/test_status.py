@@ -60,35 +60,80 @@ def _status(**kw) -> PrinterStatus:
 
 # -- fault history --------------------------------------------------------------------
 
-def test_a_standing_reason_is_recorded_once_and_again_after_it_cleared():
-    history = FaultHistory(clock=Clock(100.0))
+def _keywords(history):
+    return [e.keyword for e in history.events()]
+
+
+def test_a_standing_reason_is_recorded_once_and_again_after_it_cleared(journal):
+    clock = Clock(100.0)
+    history = FaultHistory(journal.faults, clock=clock)
     for _ in range(5):
         history.observe([COVER])
+    clock.now = 130.0
     history.observe([])
     history.observe([COVER, RIBBON_LOW])
-    keywords = [e["keyword"] for e in history.recent()]
-    assert keywords == ["marker-supply-low", "cover-open", "cover-open"]  # newest first
+    assert _keywords(history) == ["marker-supply-low", "cover-open", "cover-open"]  # newest first
+    first = history.events()[-1]
+    assert (first.at, first.ended_at, first.device) == (100.0, 130.0, "printer")
+    assert history.events()[0].ended_at is None  # still holds
 
 
-def test_a_nack_fault_is_not_counted_again_when_status_then_shows_it():
-    history = FaultHistory()
+def test_a_nack_fault_is_not_counted_again_when_status_then_shows_it(journal):
+    history = FaultHistory(journal.faults)
     media_empty = StateReason("media-empty", Severity.ERROR)
     history.fault(media_empty, "job-1")
     history.observe([media_empty])
-    assert [(e["keyword"], e["job_id"]) for e in history.recent()] == [("media-empty", "job-1")]
+    assert [(e.keyword, e.job_id) for e in history.events()] == [("media-empty", "job-1")]
 
 
-def test_history_is_bounded_and_offline_resets_what_is_active():
-    history = FaultHistory(size=3)
+def test_a_jam_for_one_job_in_one_second_is_one_entry(journal):
+    history = FaultHistory(journal.faults, clock=Clock(500.25))
+    jam = StateReason("media-jam", Severity.ERROR)
+    history.spoiled("media-jam", "job-7")  # the card went to the reject box ...
+    history.fault(jam, "job-7")            # ... and the failed print said why, in the same second
+    assert [(e.keyword, e.job_id, e.source) for e in history.events()] == [("media-jam", "job-7", "spoiled")]
+
+
+def test_history_keeps_the_last_episodes_and_offline_ends_what_was_shown(tmp_path):
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.faults._kept = 3  # the bound, made small
+    clock = Clock(100.0)
+    history = FaultHistory(journal.faults, clock=clock)
     history.observe([COVER])
+    clock.now = 101.0
     history.offline()
     history.observe([COVER])  # the cover is still open after the reconnect: a new entry
     history.spoiled("chip-unreadable", "job-9")
     history.spoiled("interrupted", "job-10")
-    recent = history.recent()
-    assert len(recent) == 3
-    assert [e["keyword"] for e in recent] == ["interrupted", "chip-unreadable", "cover-open"]
-    assert recent[0]["source"] == "spoiled"
+    recent = history.events()
+    assert journal.faults.count() == 3
+    assert [e.keyword for e in recent] == ["interrupted", "chip-unreadable", "cover-open"]
+    assert recent[0].source == "spoiled" and recent[1].device == "reader"
+    journal.close()
+
+
+def test_episodes_outlive_a_restart_and_end_when_the_printer_no_longer_shows_them(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    journal = Journal(path)
+    FaultHistory(journal.faults, clock=Clock(100.0)).observe([COVER])
+    journal.close()
+    journal = Journal(path)  # a new daemon: the cover is still open, then closed
+    history = FaultHistory(journal.faults, clock=Clock(200.0))
+    history.observe([COVER])
+    assert [(e.keyword, e.ended_at) for e in history.events()] == [("cover-open", None)]
+    history.observe([])
+    assert [(e.keyword, e.at, e.ended_at) for e in history.events()] == [("cover-open", 100.0, 200.0)]
+    journal.close()
+
+
+def test_the_reader_has_its_own_offline_episode(journal):
+    clock = Clock(100.0)
+    history = FaultHistory(journal.faults, clock=clock)
+    history.reader_online(False)
+    history.reader_online(False)
+    clock.now = 110.0
+    history.reader_online(True)
+    assert [(e.device, e.keyword, e.ended_at) for e in history.events()] == [("reader", "offline", 110.0)]
 
 
 # -- the snapshot -----------------------------------------------------------------------
@@ -220,11 +265,16 @@ def test_progress_bar_redraws_one_line_and_ends_it():
 def test_the_status_value_survives_its_json_form(journal):
     from agent.printing import FaultEvent
 
+    journal.faults.start(_today_at(7), "printer", "offline", "error", "offline")
     _finish(journal, "a", 1, JobState.SPOILED, 8, reason="chip-unreadable")
     now = _today_at(11)
     s = gather("3319-05", journal, printer_view(True, (COVER,), _status(reasons=(COVER,))),
                reader_online=None, last_contact=now - 5, daemon=True, now=now,
                faults=[FaultEvent(now - 60, "cover-open", "error", "printer")])
+    assert StationStatus.from_json(s.to_json()) == s
+    s = gather("3319-05", journal, printer_view(True, (), _status()), reader_online=True, last_contact=None,
+               daemon=False, now=now)  # the episodes from the journal
+    assert [e.keyword for e in s.faults] == ["offline"]
     assert StationStatus.from_json(s.to_json()) == s
     assert render_status_page(StationStatus.from_json(s.to_json())) == render_status_page(s)
 
@@ -257,3 +307,19 @@ def test_a_power_hold_is_the_stations_state_and_survives_the_json_form(journal):
     assert plain.state == "ready" and plain.to_json()["power"] is None and StationStatus.from_json(plain.to_json()) == plain
     html = render_status_page(s).decode()
     assert "DITAHAN — BATERAI UPS RENDAH" in html and "ups-battery-low" in html and "40 detik" in html
+
+
+def test_jobs_waiting_for_a_download_slot_are_not_counted_as_downloading(journal):
+    for n in range(1, 4):
+        journal.receive(f"v{n}", b"{}", b"sig")
+        journal.mark_verified(f"v{n}", n, 100, "ab" * 32, "2030-01-01T00:00:00+00:00")
+    s = gather("3319-05", journal, printer_view(True, (), _status()), reader_online=True, last_contact=None,
+               daemon=True, downloading=1)
+    assert s.downloading == 1 and s.waiting_to_download() == 2
+    text = "\n".join(format_status(s, "id"))
+    assert "1 sedang diunduh, 2 menunggu giliran unduh" in text
+    assert "1 downloading, 2 waiting to download" in "\n".join(format_status(s, "en"))
+    page = render_status_page(s).decode()
+    assert re.search(r"Sedang diunduh</td><td class=\"n\">1<", page)
+    assert re.search(r"Menunggu giliran unduh</td><td class=\"n\">2<", page)
+    assert StationStatus.from_json(s.to_json()) == s
