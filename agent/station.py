@@ -42,7 +42,7 @@ class Station:
         station_key = load_station_key(access.station_key, access.station_key_passphrase_file)
         self.metrics = StationMetrics(config.station.id)
         self.tally = LinkTally()
-        self.link = access.open_link(count_bytes=self.tally.count)
+        self.link = access.open_link(wire=self.tally.wire)
         self.journal = open_checked(state)
         self.spool = Spool(state / "spool")
         self.stop_event = threading.Event()

@@ -108,7 +108,7 @@ def sync_directly(config: Config, jobs: int | None, timeout: float, bar: Progres
     verifier = ManifestVerifier(load_signing_key(access.signing_key), config.station.id)
     metrics = StationMetrics(config.station.id)
     tally = LinkTally()
-    link = access.open_link(count_bytes=tally.count)
+    link = access.open_link(wire=tally.wire)
     journal = open_checked(state)
     intake = Intake(journal, verifier, metrics)
     fetcher = Fetcher(wide, link, journal, intake, Spool(state / "spool"), metrics, threading.Event(),
