@@ -9,6 +9,7 @@ of the devices), the reporter (drains the outbox) and the offline desk
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -19,6 +20,7 @@ from drivers.interfaces import Printer, Reader
 from .config import Config
 from .crashpoints import CrashPoints
 from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
+from .jobs.quota import LinkQuota
 from .journal import JobState
 from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
@@ -30,6 +32,9 @@ from .technician import (ControlServer, StationStatus, control_handlers, gather,
                          render_status_page, socket_path)
 
 log = structlog.get_logger("ktp.station")
+
+#: At stop, how long exchanges with the job server may take to end before the link is cut.
+STOP_GRACE_S = 2.0
 
 
 class Station:
@@ -45,6 +50,7 @@ class Station:
         self.link = access.open_link(wire=self.tally.wire)
         self.journal = open_checked(state)
         self.spool = Spool(state / "spool")
+        self.quota = LinkQuota(config.link, self.journal, self.tally.wire)
         self.stop_event = threading.Event()
         crash = CrashPoints.from_env()
         self.power = open_power(config.power.ups, config.power.min_runtime_s, self.stop_event,
@@ -57,7 +63,7 @@ class Station:
                                     power=self.power)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
-                               self.stop_event, self.printing.job_ready, tally=self.tally)
+                               self.stop_event, self.printing.job_ready, tally=self.tally, quota=self.quota)
         self.offline = OfflineWorker(
             BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt,
                            should_stop=self.stop_event.is_set),
@@ -67,6 +73,7 @@ class Station:
         self.metrics.watch_journal(self.journal.gauges)
         self.metrics.watch_printer(self.printing.printer_state.read)
         self.metrics.watch_link(self.tally.bytes_by_kind, self.tally.last_contact)
+        self.metrics.watch_quota(self.tally.wire_bytes, self.quota.reading)
         monitor = self.power if isinstance(self.power, PowerMonitor) else None
         if monitor is not None:
             self.metrics.registry.register(PowerCollector(monitor))  # reads the monitor's snapshot at each scrape
@@ -127,10 +134,17 @@ class Station:
         self.reporter.wake()
         self.offline.wake()
         self.printing.job_ready()
+        # Exchanges in progress get a moment to end; then the link is cut, since a held long poll
+        # would keep the fetcher for up to [link] long_poll_s.
+        deadline = time.monotonic() + STOP_GRACE_S
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.link.interrupt()
         for thread in self._threads:
             thread.join(timeout)
         self.control.stop()
         self.link.close()
+        self.quota.sync()  # the last bytes, the connection's close included
         self.metrics_server.stop()
         self.journal.close()
         log.info("station.stopped")

@@ -37,6 +37,7 @@ from .intake import Intake
 from .link import ServerLink
 from .linkloop import LinkLoop
 from .manifest import parse_manifest
+from .quota import LinkPolicy, LinkQuota, policy as unmetered_policy, QuotaReading, QuotaState
 from .spool import Spool
 from .tally import LinkTally
 from .transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
@@ -82,16 +83,19 @@ class Fetcher:
                  spool: Spool, metrics: StationMetrics, stop: threading.Event,
                  job_ready: Callable[[], None], clock: Callable[[], float] = time.time,
                  on_rest: Callable[[Rest, float], None] = lambda why, seconds: None,
-                 tally: LinkTally | None = None) -> None:
+                 tally: LinkTally | None = None, quota: LinkQuota | None = None) -> None:
         """``on_rest`` is told why and how long a worker is about to wait, once its state says so:
         a ``room_freed`` or ``wake`` after it ends that wait at once. ``tally`` counts the payload
-        bytes and the exchanges the server answered (the station shares one with its link)."""
+        bytes and the exchanges the server answered (the station shares one with its link);
+        ``quota`` (None: unmetered) decides how long polls wait, how often they go and how far
+        downloads read ahead (``quota.policy``)."""
         self.config, self.link, self.journal, self.intake = config, link, journal, intake
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
         self._on_rest = on_rest
         self._clock = clock
         self.tally = tally or LinkTally()
+        self.quota = quota
         t = config.transfer
         self._loops = [LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
                        for _ in range(t.parallel_downloads)]
@@ -135,10 +139,19 @@ class Fetcher:
     def run(self) -> None:
         self._loop.run(self.cycle)
 
+    def policy(self) -> LinkPolicy:
+        """How the link behaves now: by the quota's state, or as unmetered without a quota."""
+        if self.quota is None:
+            return unmetered_policy(QuotaReading(QuotaState.UNMETERED, 0, 0, ""), self.config.link)
+        return self.quota.policy()
+
     def cycle(self) -> float:
         """One round of polling and downloading; returns seconds until the next round."""
+        if self.quota is not None:
+            self.quota.sync()  # the bytes of the last round are in the journal before more go
+        link_policy = self.policy()
         if time.monotonic() >= self._next_poll and self._spool_has_room():
-            self._poll()
+            self._poll(link_policy)
         return self._rest(self._download_some(), polls=True)
 
     def download_cycle(self) -> float:
@@ -163,18 +176,20 @@ class Fetcher:
             return Rest.POLL_DUE, max(0.05, min(self._next_poll - time.monotonic(), 5.0))
         return Rest.IDLE, IDLE_RECHECK_S  # a poll that brings jobs wakes us
 
-    def _poll(self) -> None:
+    def _poll(self, link_policy: LinkPolicy) -> None:
         started = time.monotonic()
         cursor = self.journal.cursor()
-        result = self.link.poll(cursor, self.config.server.poll_limit)
+        result = self.link.poll(cursor, self.config.server.poll_limit, link_policy.wait_s)
         self.tally.contact()
         self._contact_at = self._clock()
         new = self.intake.accept_all(result.entries, datetime.now(timezone.utc))
         if result.next_cursor and result.next_cursor != cursor:  # an idle poll writes nothing
             self.journal.set_cursor(result.next_cursor)
         self.metrics.stage_seconds.labels("poll").observe(time.monotonic() - started)
+        # Counted from the poll's start: a long poll the server held for its whole wait is followed
+        # by the next at once; a full page is followed at once unless the quota asks for a gap.
         full_page = len(result.entries) >= self.config.server.poll_limit
-        self._next_poll = time.monotonic() + (0 if full_page else result.poll_after_s)
+        self._next_poll = started + max(0.0 if full_page else result.poll_after_s, link_policy.poll_gap_s)
         if new:
             log.info("poll.jobs", new=new, cursor_moved=bool(result.next_cursor))
             self.wake()  # the other workers: there is something to fetch
@@ -196,9 +211,15 @@ class Fetcher:
 
     def _claim(self) -> JobRecord | None:
         """The next verified job no other worker is fetching, if the spool has room for it."""
+        link_policy = self.policy()
+        ahead = self.config.spool.prefetch_jobs
+        if link_policy.read_ahead is not None:
+            ahead = min(ahead, link_policy.read_ahead)
+        if not link_policy.downloads:
+            return None
         with self._claims:
             counts = self.journal.counts_by_state()
-            if counts[JobState.DOWNLOADED] + len(self._in_flight) >= self.config.spool.prefetch_jobs:
+            if counts[JobState.DOWNLOADED] + len(self._in_flight) >= ahead:
                 return None
             pending = [job for job in self.journal.jobs_in(JobState.VERIFIED, limit=len(self._in_flight) + 1)
                        if job.job_id not in self._in_flight]

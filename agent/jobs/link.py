@@ -111,6 +111,10 @@ class ServerLink:
         """Bytes sent and received on this link's sockets so far (TLS records and HTTP headers included)."""
         return self.wire.totals()
 
+    def interrupt(self) -> None:
+        """End every exchange in progress now (the station stops): a held long poll fails at once."""
+        self.wire.cut()
+
     def close(self) -> None:
         """Close every connection; a request after this connects again (resuming the TLS session)."""
         old, self._pool = self._pool, self._new_pool()
@@ -144,11 +148,17 @@ class ServerLink:
             raise RetryLaterError(response.status, retry_after)
         return response
 
-    def poll(self, cursor: str | None, limit: int) -> PollResult:
+    def poll(self, cursor: str | None, limit: int, wait_s: int = 0) -> PollResult:
+        """Jobs after ``cursor``; with ``wait_s`` a long poll: the server may hold the answer that long
+        (the read timeout is stretched by as much)."""
         path = f"/v1/stations/{quote(self.station_id)}/jobs?limit={limit}"
         if cursor:
             path += f"&after={quote(cursor)}"
-        response = self.request("GET", path)
+        read_timeout = None
+        if wait_s > 0:
+            path += f"&wait_s={wait_s}"
+            read_timeout = wait_s + (self._timeout.read_timeout or READ_TIMEOUT_S)
+        response = self.request("GET", path, read_timeout=read_timeout)
         if response.status != 200:
             raise LinkError(f"poll: server answered {response.status}")
         try:

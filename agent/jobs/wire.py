@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import weakref
 from dataclasses import dataclass
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -35,12 +36,28 @@ class WireBytes:
 
 
 class WireCounter:
-    """Bytes sent and received on the link's sockets since the station started (thread-safe)."""
+    """Bytes sent and received on the link's sockets since the station started (thread-safe); it also
+    knows the sockets open now, so a stopping station can cut a held long poll (``cut``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sent = 0
         self._received = 0
+        self._open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.add(sock)
+
+    def cut(self) -> None:
+        """Shut every open socket down: whatever waits on one (a held long poll) ends now."""
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
 
     def sent(self, n: int) -> None:
         with self._lock:
@@ -67,6 +84,7 @@ class CountingSocket(socket.socket):
         counted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         counted.settimeout(timeout)
         counted.wire = wire
+        wire.opened(counted)
         return counted
 
     def send(self, data, flags: int = 0) -> int:  # type: ignore[override]
