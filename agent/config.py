@@ -108,7 +108,7 @@ class AtQuota(Enum):
 class LinkConfig:
     """``[link]``: long polls, and the metered link's monthly quota (0: unmetered)."""
 
-    long_poll_s: int = 240             # wait_s asked of the server on each poll (0: no long poll; at most 300)
+    long_poll_s: int = 280             # wait_s asked of the server on each poll (0: no long poll; at most 300)
     monthly_quota_mb: int = 0          # megabytes (10^6 bytes) a quota month; 0: unmetered
     quota_reset_day: int = 1           # day of the month (1-28, station local time) a quota month starts
     near_quota_ratio: float = 0.9      # from this share of the quota on, the station saves bytes
