@@ -17,7 +17,7 @@ import structlog
 
 from drivers.interfaces import Printer, Reader
 
-from .config import Config
+from .config import AtQuota, Config
 from .crashpoints import CrashPoints
 from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
 from .jobs.quota import LinkQuota
@@ -30,6 +30,7 @@ from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
                          render_status_page, socket_path)
+from .technician.status import quota_view
 
 log = structlog.get_logger("ktp.station")
 
@@ -119,7 +120,8 @@ class Station:
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader is not None, last_contact=self.tally.last_contact(),
                       faults=self.printing.faults.events(), daemon=True, offline=self.offline.snapshot(),
-                      power=power_view(self.power))
+                      power=power_view(self.power),
+                      quota=quota_view(self.quota.reading(), self.config.link.at_quota is AtQuota.STOP_DOWNLOADS))
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())
