@@ -181,7 +181,7 @@ class ServerLink:
 
     def report(self, job_id: str, body: dict) -> str:
         """Send one result report: "accepted" (200) or "conflict" (409, the server keeps its own)."""
-        payload = json.dumps(body, sort_keys=True).encode()
+        payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()  # no spaces: bytes on the wire
         response = self.request("POST", f"/v1/jobs/{quote(job_id)}/result", body=payload,
                                 headers={"Content-Type": "application/json"})
         if response.status == 200:
