@@ -9,7 +9,6 @@ of the devices), the reporter (drains the outbox) and the offline desk
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -33,9 +32,6 @@ from .technician import (ControlServer, StationStatus, control_handlers, gather,
 from .technician.status import quota_view
 
 log = structlog.get_logger("ktp.station")
-
-#: At stop, how long exchanges with the job server may take to end before the link is cut.
-STOP_GRACE_S = 2.0
 
 
 class Station:
@@ -136,12 +132,7 @@ class Station:
         self.reporter.wake()
         self.offline.wake()
         self.printing.job_ready()
-        # Exchanges in progress get a moment to end; then the link is cut, since a held long poll
-        # would keep the fetcher for up to [link] long_poll_s.
-        deadline = time.monotonic() + STOP_GRACE_S
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self.link.interrupt()
+        self.link.end_long_poll()  # else a held poll keeps the fetcher for up to [link] long_poll_s
         for thread in self._threads:
             thread.join(timeout)
         self.control.stop()

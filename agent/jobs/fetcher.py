@@ -101,6 +101,7 @@ class Fetcher:
                        for _ in range(t.parallel_downloads)]
         self._loop = self._loops[0]
         self._next_poll = 0.0
+        self._answer_now = False
         self._contact_at = 0.0  # wall time of the last poll the server answered
         self._claims = threading.Lock()
         self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
@@ -118,8 +119,11 @@ class Fetcher:
             self.wake()
 
     def poll_now(self) -> None:
-        """Poll at the next round (at once, if the fetcher is waiting), not at the scheduled time."""
+        """Poll at the next round (at once, if the fetcher is waiting or a long poll is held), not at the
+        scheduled time."""
         self._next_poll = 0.0
+        self._answer_now = True  # a short poll: whoever asked wants the server's answer now
+        self.link.end_long_poll()
         self.wake()
 
     def adopt(self, job_id: str) -> None:
@@ -179,7 +183,11 @@ class Fetcher:
     def _poll(self, link_policy: LinkPolicy) -> None:
         started = time.monotonic()
         cursor = self.journal.cursor()
-        result = self.link.poll(cursor, self.config.server.poll_limit, link_policy.wait_s)
+        wait_s, self._answer_now = (0 if self._answer_now else link_policy.wait_s), False
+        result = self.link.poll(cursor, self.config.server.poll_limit, wait_s)
+        if not result.answered:  # a held poll ended by poll_now (or the stop): ask again, briefly
+            self._answer_now, self._next_poll = True, 0.0
+            return
         self.tally.contact()
         self._contact_at = self._clock()
         new = self.intake.accept_all(result.entries, datetime.now(timezone.utc))

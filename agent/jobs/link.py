@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -23,7 +24,7 @@ from ..config import Config
 from ..errors import ConfigError, KeyFileError, LinkError, LinkTimeoutError
 from ..keys import check_private_file, load_token
 from .manifest import SignedEntry, decode_entry
-from .wire import CountedHTTPPool, close_counted, CountedHTTPSPool, ResumingTlsContext, WireBytes, WireCounter
+from .wire import CountedHTTPPool, OpenSockets, close_counted, CountedHTTPSPool, ResumingTlsContext, WireBytes, WireCounter
 
 USER_AGENT = f"ktp-agent/{__version__}"
 #: Seconds to wait for the server to accept a connection, and for each wait for bytes.
@@ -46,6 +47,7 @@ class PollResult:
     malformed: int
     next_cursor: str | None
     poll_after_s: float
+    answered: bool = True  # False: a long poll ended on purpose before the server answered
 
 
 @dataclass(frozen=True)
@@ -96,29 +98,43 @@ class ServerLink:
         self._headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT,
                          "Accept-Encoding": SKIP_HEADER}
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        kwargs: dict = {"maxsize": 4, "block": False, "retries": False, "timeout": self._timeout,
-                        "wire": self.wire}
+        kwargs: dict = {"block": False, "retries": False, "timeout": self._timeout, "wire": self.wire}
         self.tls: ResumingTlsContext | None = None
         if parts.scheme == "https":
             self.tls = tls_context(ca_file, client_cert, client_key)
-            self._new_pool = lambda: CountedHTTPSPool(parts.hostname, parts.port or 443, ssl_context=self.tls,
-                                                      **kwargs)
+            self._new_pool = lambda sockets, size: CountedHTTPSPool(
+                parts.hostname, parts.port or 443, ssl_context=self.tls, maxsize=size, sockets=sockets, **kwargs)
         else:
-            self._new_pool = lambda: CountedHTTPPool(parts.hostname, parts.port or 80, **kwargs)
-        self._pool: urllib3.HTTPConnectionPool = self._new_pool()
+            self._new_pool = lambda sockets, size: CountedHTTPPool(parts.hostname, parts.port or 80,
+                                                                   maxsize=size, sockets=sockets, **kwargs)
+        # Downloads, reports and short polls share keep-alive connections; a long poll has its own,
+        # so it can be ended (end_long_poll) without breaking a download.
+        self._sockets, self._poll_sockets = OpenSockets(), OpenSockets()
+        self._pool: urllib3.HTTPConnectionPool = self._new_pool(self._sockets, 4)
+        self._poll_pool: urllib3.HTTPConnectionPool = self._new_pool(self._poll_sockets, 1)
+        self._hold_lock = threading.Lock()
+        self._holding = 0
+        self._ended = threading.Event()
 
     def wire_bytes(self) -> WireBytes:
         """Bytes sent and received on this link's sockets so far (TLS records and HTTP headers included)."""
         return self.wire.totals()
 
-    def interrupt(self) -> None:
-        """End every exchange in progress now (the station stops): a held long poll fails at once."""
-        self.wire.cut()
+    def end_long_poll(self) -> None:
+        """End the long poll held now, or the next one before it starts (``ktp-agent sync``, the station
+        stops): its ``poll`` returns at once, ``answered`` False."""
+        with self._hold_lock:
+            self._ended.set()
+            if not self._holding:
+                return
+        self._poll_sockets.cut()
 
     def close(self) -> None:
         """Close every connection; a request after this connects again (resuming the TLS session)."""
-        old, self._pool = self._pool, self._new_pool()
+        old, self._pool = self._pool, self._new_pool(self._sockets, 4)
+        old_poll, self._poll_pool = self._poll_pool, self._new_pool(self._poll_sockets, 1)
         close_counted(old)
+        close_counted(old_poll)
 
     def request(self, method: str, path: str, *, body: bytes | None = None,
                 headers: dict[str, str] | None = None, preload: bool = True,
@@ -133,8 +149,12 @@ class ServerLink:
         timeout = self._timeout
         if read_timeout is not None:
             timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=read_timeout)
+        return self._send(self._pool, method, path, body, all_headers, preload, timeout)
+
+    def _send(self, pool: urllib3.HTTPConnectionPool, method: str, path: str, body: bytes | None,
+              all_headers: dict[str, str], preload: bool, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._pool.urlopen(method, self._prefix + path, body=body, headers=all_headers,
+            response = pool.urlopen(method, self._prefix + path, body=body, headers=all_headers,
                                           preload_content=preload, redirect=False, timeout=timeout,
                                           assert_same_host=False)
         except urllib3.exceptions.HTTPError as exc:
@@ -154,11 +174,13 @@ class ServerLink:
         path = f"/v1/stations/{quote(self.station_id)}/jobs?limit={limit}"
         if cursor:
             path += f"&after={quote(cursor)}"
-        read_timeout = None
         if wait_s > 0:
             path += f"&wait_s={wait_s}"
-            read_timeout = wait_s + (self._timeout.read_timeout or READ_TIMEOUT_S)
-        response = self.request("GET", path, read_timeout=read_timeout)
+            response = self._long_poll(path, wait_s)
+            if response is None:
+                return PollResult([], 0, cursor, 0.0, answered=False)
+        else:
+            response = self.request("GET", path)
         if response.status != 200:
             raise LinkError(f"poll: server answered {response.status}")
         try:
@@ -178,6 +200,27 @@ class ServerLink:
         poll_after = doc.get("poll_after_s", 30)
         return PollResult(entries, malformed, cursor_out if isinstance(cursor_out, str) else None,
                           float(poll_after) if isinstance(poll_after, (int, float)) else 30.0)
+
+    def _long_poll(self, path: str, wait_s: int) -> urllib3.BaseHTTPResponse | None:
+        """The held request on its own connection; None when ``end_long_poll`` ended it."""
+        read = urllib3.Timeout(connect=self._timeout.connect_timeout,
+                               read=wait_s + (self._timeout.read_timeout or READ_TIMEOUT_S))
+        with self._hold_lock:
+            if self._ended.is_set():
+                self._ended.clear()
+                return None
+            self._holding += 1
+        try:
+            return self._send(self._poll_pool, "GET", path, None, dict(self._headers), True, read)
+        except LinkError:
+            with self._hold_lock:
+                if self._ended.is_set():
+                    self._ended.clear()
+                    return None
+            raise
+        finally:
+            with self._hold_lock:
+                self._holding -= 1
 
     def report(self, job_id: str, body: dict) -> str:
         """Send one result report: "accepted" (200) or "conflict" (409, the server keeps its own)."""

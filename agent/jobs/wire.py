@@ -36,28 +36,12 @@ class WireBytes:
 
 
 class WireCounter:
-    """Bytes sent and received on the link's sockets since the station started (thread-safe); it also
-    knows the sockets open now, so a stopping station can cut a held long poll (``cut``)."""
+    """Bytes sent and received on the link's sockets since the station started (thread-safe)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sent = 0
         self._received = 0
-        self._open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
-
-    def opened(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._open.add(sock)
-
-    def cut(self) -> None:
-        """Shut every open socket down: whatever waits on one (a held long poll) ends now."""
-        with self._lock:
-            sockets = list(self._open)
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # closed already
 
     def sent(self, n: int) -> None:
         with self._lock:
@@ -72,19 +56,42 @@ class WireCounter:
             return WireBytes(self._sent, self._received)
 
 
+class OpenSockets:
+    """The sockets one connection pool has open, so they can be cut while something waits on them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+
+    def add(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open.add(sock)
+
+    def cut(self) -> None:
+        """Shut every open socket down: whatever waits on one (a held long poll) ends now."""
+        with self._lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # closed already
+
+
 class CountingSocket(socket.socket):
     """A TCP socket that counts what its send and receive calls move (makefile reads use recv_into)."""
 
     wire: WireCounter
 
     @classmethod
-    def adopt(cls, sock: socket.socket, wire: WireCounter) -> CountingSocket:
-        """Take over a connected socket's descriptor (its timeout kept); ``sock`` is detached."""
+    def adopt(cls, sock: socket.socket, wire: WireCounter, sockets: OpenSockets) -> CountingSocket:
+        """Take over a connected socket's descriptor (its timeout kept), counted on ``wire`` and listed
+        in ``sockets``; ``sock`` is detached."""
         timeout = sock.gettimeout()
         counted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         counted.settimeout(timeout)
         counted.wire = wire
-        wire.opened(counted)
+        sockets.add(counted)
         return counted
 
     def send(self, data, flags: int = 0) -> int:  # type: ignore[override]
@@ -203,21 +210,21 @@ def _read_to_end(sock: CountingSocket, linger_s: float) -> None:
 
 
 class CountedHTTPConnection(HTTPConnection):
-    def __init__(self, *args, wire: WireCounter, **kwargs) -> None:
+    def __init__(self, *args, wire: WireCounter, sockets: OpenSockets, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._wire = wire
+        self._wire, self._sockets = wire, sockets
 
     def _new_conn(self) -> socket.socket:
-        return CountingSocket.adopt(super()._new_conn(), self._wire)
+        return CountingSocket.adopt(super()._new_conn(), self._wire, self._sockets)
 
 
 class CountedHTTPSConnection(HTTPSConnection):
-    def __init__(self, *args, wire: WireCounter, **kwargs) -> None:
+    def __init__(self, *args, wire: WireCounter, sockets: OpenSockets, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._wire = wire
+        self._wire, self._sockets = wire, sockets
 
     def _new_conn(self) -> socket.socket:
-        return CountingSocket.adopt(super()._new_conn(), self._wire)
+        return CountingSocket.adopt(super()._new_conn(), self._wire, self._sockets)
 
 
 class CountedHTTPPool(HTTPConnectionPool):

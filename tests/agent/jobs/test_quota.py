@@ -186,3 +186,32 @@ def test_at_the_quota_with_continue_downloads_go_on_as_near_the_quota(tmp_path):
         link.close()
         station.close()
         served.close()
+
+
+def test_a_held_long_poll_gives_way_to_poll_now_and_to_the_stop(tmp_path):
+    served = Served(jobs=1)
+    station, link, quota, fetcher = quota_station(tmp_path, served, LinkConfig(long_poll_s=30), used=0)
+    worker = threading.Thread(target=fetcher.run, daemon=True)
+    try:
+        worker.start()
+        deadline = time.monotonic() + 10
+        while link.waits[-2:] != [30, 30] and time.monotonic() < deadline:  # the job, then a held poll
+            time.sleep(0.02)
+        assert link.waits[-2:] == [30, 30]
+        time.sleep(0.2)
+        fetcher.poll_now()  # `ktp-agent sync`: the server's answer now, not in 30 s
+        deadline = time.monotonic() + 3
+        while 0 not in link.waits and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert 0 in link.waits
+        assert station.metric("ktp_link_errors_total") == 0  # ending the hold is no link failure
+        station.stop.set()
+        link.end_long_poll()
+        worker.join(3)
+        assert not worker.is_alive()
+    finally:
+        station.stop.set()
+        link.end_long_poll()
+        link.close()
+        station.close()
+        served.close()
