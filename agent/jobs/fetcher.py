@@ -37,7 +37,7 @@ from .intake import Intake
 from .link import ServerLink
 from .linkloop import LinkLoop
 from .manifest import parse_manifest
-from .quota import LinkPolicy, LinkQuota, policy as unmetered_policy, QuotaReading, QuotaState
+from .quota import LinkPolicy, LinkQuota, QuotaReading, QuotaState, policy as unmetered_policy
 from .spool import Spool
 from .tally import LinkTally
 from .transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError

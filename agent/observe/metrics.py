@@ -25,6 +25,8 @@ STAGES = ("poll", "download", "verify", "decrypt", "render", "print", "report")
 CARD_RESULTS = ("printed", "spoiled")
 #: Kinds of bytes over the link: a payload's own, requests and headers, and bytes fetched for nothing.
 LINK_KINDS = ("payload", "overhead", "wasted")
+#: Directions of the bytes on the link's sockets.
+WIRE_DIRECTIONS = ("sent", "received")
 #: Reject reasons are a closed set; anything else is counted as "other".
 REJECT_REASONS = ("bad-signature", "bad-version", "wrong-station", "expired", "replay",
                   "bad-payload", "bad-card-data", "bad-manifest", "other")
@@ -134,8 +136,8 @@ class _QuotaCollector(Collector):
         moved = CounterMetricFamily("ktp_link_wire_bytes", "Bytes on the link's sockets to the job server "
                                     "(HTTP and TLS included, TCP/IP headers not), by direction",
                                     labels=["direction"])
-        moved.add_metric(["sent"], wire.sent)
-        moved.add_metric(["received"], wire.received)
+        for direction in WIRE_DIRECTIONS:
+            moved.add_metric([direction], getattr(wire, direction))
         yield moved
         reading = self._quota()
         yield GaugeMetricFamily("ktp_link_quota_bytes", "The link's monthly quota in bytes (0: unmetered)",
