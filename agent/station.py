@@ -18,8 +18,7 @@ from drivers.interfaces import Printer, Reader
 
 from .config import AtQuota, Config
 from .crashpoints import CrashPoints
-from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
-from .jobs.quota import LinkQuota
+from .jobs import Fetcher, Intake, LinkQuota, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
 from .journal import JobState
 from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
@@ -27,9 +26,8 @@ from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_
 from .offline import BundleImporter, OfflineWorker
 from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
-from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
+from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view, quota_view,
                          render_status_page, socket_path)
-from .technician.status import quota_view
 
 log = structlog.get_logger("ktp.station")
 

@@ -242,8 +242,7 @@ def _status_directly(config: Config, devices: dict) -> StationStatus:
 def _quota_at_rest(config: Config, journal) -> QuotaView | None:
     """The quota month as the journal holds it (the daemon, down, moves no bytes)."""
     from ..config import AtQuota
-    from ..jobs.quota import LinkQuota
-    from ..jobs.wire import WireCounter
+    from ..jobs import LinkQuota, WireCounter
 
     reading = LinkQuota(config.link, journal, WireCounter()).reading()
     return quota_view(reading, config.link.at_quota is AtQuota.STOP_DOWNLOADS)

@@ -94,8 +94,7 @@ def sync_via_daemon(client: ControlClient, config: Config, jobs: int | None, tim
 
 def sync_directly(config: Config, jobs: int | None, timeout: float, bar: ProgressBar) -> SyncResult:
     """The daemon is down: poll and download here with the agent's own link, intake and fetcher."""
-    from ..jobs import Fetcher, Intake, LinkTally, ManifestVerifier, ServerAccess, Spool
-    from ..jobs.quota import LinkQuota
+    from ..jobs import Fetcher, Intake, LinkQuota, LinkTally, ManifestVerifier, ServerAccess, Spool
     from ..journal_guard import open_checked
     from ..keys import load_signing_key
     from ..observe import StationMetrics
