@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -96,6 +97,28 @@ class PowerConfig:
     min_runtime_s: float | None = None     # None: 2 × the measured card time + a margin (agent.power.policy)
 
 
+class AtQuota(Enum):
+    """What the station does once the month's quota is spent."""
+
+    STOP_DOWNLOADS = "stop-downloads"  # no new payloads, a rare heartbeat poll; printing and reports go on
+    CONTINUE = "continue"              # go on as near the quota (long polls, no read-ahead)
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """``[link]``: long polls, and the metered link's monthly quota (0: unmetered)."""
+
+    long_poll_s: int = 280             # wait_s asked of the server on each poll (0: no long poll; at most 300)
+    monthly_quota_mb: int = 0          # megabytes (10^6 bytes) a quota month; 0: unmetered
+    quota_reset_day: int = 1           # day of the month (1-28, station local time) a quota month starts
+    near_quota_ratio: float = 0.9      # from this share of the quota on, the station saves bytes
+    at_quota: AtQuota = AtQuota.STOP_DOWNLOADS
+
+    @property
+    def quota_bytes(self) -> int:
+        return self.monthly_quota_mb * 1_000_000
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -108,6 +131,7 @@ class Config:
     transfer: TransferConfig = TransferConfig()
     offline: OfflineConfig = OfflineConfig()
     power: PowerConfig = PowerConfig()
+    link: LinkConfig = LinkConfig()
 
 
 class _Section:
@@ -205,7 +229,7 @@ def load_config(path: str | Path) -> Config:
 
 
 def _build(file: Path, doc: dict[str, Any]) -> Config:
-    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "offline", "power")
+    known = ("station", "server", "printer", "reader", "metrics", "spool", "transfer", "offline", "power", "link")
     for name in doc:
         if name not in known:
             raise ConfigError(f"{file}: [{name}]: unknown section")
@@ -227,6 +251,7 @@ def _build(file: Path, doc: dict[str, Any]) -> Config:
         offline=OfflineConfig(watch_dir=sections["offline"].path("watch_dir", required=False),
                               scan_seconds=_number(sections["offline"], "scan_seconds", 5.0)),
         power=_power(sections["power"]) if "power" in doc else PowerConfig(),
+        link=_link(sections["link"]),
     )
     for section in sections.values():
         section.reject_unknown()
@@ -337,3 +362,24 @@ def _power(s: _Section) -> PowerConfig:
     ups = s.get("ups", str, check=_ups)
     return PowerConfig(ups=ups, min_runtime_s=_number(s, "min_runtime_s", 0) if "min_runtime_s" in s.table
                        else None)
+
+
+def _between(low: float, high: float, what: str = "") -> Callable[[Any], str | None]:
+    return lambda value: None if low <= value <= high else f"must be from {low} to {high}{what}"
+
+
+def _link(s: _Section) -> LinkConfig:
+    d = LinkConfig()
+    at_quota = s.get("at_quota", str, d.at_quota.value,
+                     lambda v: None if v in {a.value for a in AtQuota} else
+                     f"'{v}' is neither \"stop-downloads\" nor \"continue\"")
+    ratio = _number(s, "near_quota_ratio", d.near_quota_ratio)
+    if not ratio < 1:
+        raise ConfigError(f"{s.where('near_quota_ratio')}: must be less than 1")
+    return LinkConfig(
+        long_poll_s=s.get("long_poll_s", int, d.long_poll_s, _between(0, 300, " (the protocol's cap)")),
+        monthly_quota_mb=s.get("monthly_quota_mb", int, d.monthly_quota_mb, _between(0, 10**9)),
+        quota_reset_day=s.get("quota_reset_day", int, d.quota_reset_day, _between(1, 28)),
+        near_quota_ratio=ratio,
+        at_quota=AtQuota(at_quota),
+    )

@@ -157,6 +157,20 @@ class Journal:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (cursor,))
 
+    # -- named tallies (bytes on the link per quota month) --------------------
+    def tally(self, name: str) -> int:
+        with self._reading() as db:
+            row = db.execute("SELECT n FROM tallies WHERE name=?", (name,)).fetchone()
+        return row[0] if row else 0
+
+    def add_to_tally(self, name: str, n: int, family: str) -> None:
+        """Add ``n`` to tally ``name``; the other tallies of its ``family`` (a name prefix) are dropped."""
+        with self._tx() as db:
+            db.execute("DELETE FROM tallies WHERE substr(name, 1, ?) = ? AND name != ?",
+                       (len(family), family, name))
+            db.execute("INSERT INTO tallies VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+                       (name, n))
+
     # -- intake ------------------------------------------------------------
     def knows(self, job_id: str) -> bool:
         with self._lock:

@@ -17,9 +17,9 @@ import structlog
 
 from drivers.interfaces import Printer, Reader
 
-from .config import Config
+from .config import AtQuota, Config
 from .crashpoints import CrashPoints
-from .jobs import Fetcher, Intake, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
+from .jobs import Fetcher, Intake, LinkQuota, LinkTally, ManifestVerifier, Reporter, ServerAccess, Spool
 from .journal import JobState
 from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
@@ -29,7 +29,7 @@ from .os_faults import OsFault, classify
 from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .storage import StorageCollector, StorageState
-from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view,
+from .technician import (ControlServer, StationStatus, control_handlers, gather, printer_view, quota_view,
                          render_status_page, socket_path)
 
 log = structlog.get_logger("ktp.station")
@@ -49,9 +49,10 @@ class Station:
         station_key = load_station_key(access.station_key, access.station_key_passphrase_file)
         self.metrics = StationMetrics(config.station.id)
         self.tally = LinkTally()
-        self.link = access.open_link(count_bytes=self.tally.count)
+        self.link = access.open_link(wire=self.tally.wire)
         self.journal = open_checked(state)
         self.spool = Spool(state / "spool")
+        self.quota = LinkQuota(config.link, self.journal, self.tally.wire)
         self.stop_event = threading.Event()
         # The state folder: a write it refuses holds the station until a probe can write again.
         self.storage = StorageState(state, self.stop_event, probes=(self.journal.touch,))
@@ -66,7 +67,8 @@ class Station:
                                     power=self.power, storage=self.storage)
         self.intake = intake = Intake(self.journal, ManifestVerifier(signing_key, config.station.id), self.metrics, crash)
         self.fetcher = Fetcher(config, self.link, self.journal, intake, self.spool, self.metrics,
-                               self.stop_event, self.printing.job_ready, tally=self.tally, storage=self.storage)
+                               self.stop_event, self.printing.job_ready, tally=self.tally, storage=self.storage,
+                               quota=self.quota)
         self.offline = OfflineWorker(
             BundleImporter(self.journal, intake, self.spool, config.station.id, mark_ready=self.fetcher.adopt,
                            should_stop=self.stop_event.is_set),
@@ -79,6 +81,7 @@ class Station:
         self.metrics.watch_printer(self.printing.printer_state.read)
         self.metrics.watch_link(self.tally.bytes_by_kind, self.tally.last_contact)
         self.metrics.registry.register(StorageCollector(self.storage))
+        self.metrics.watch_quota(self.tally.wire_bytes, self.quota.reading)
         monitor = self.power if isinstance(self.power, PowerMonitor) else None
         if monitor is not None:
             self.metrics.registry.register(PowerCollector(monitor))  # reads the monitor's snapshot at each scrape
@@ -136,7 +139,8 @@ class Station:
         return gather(self.config.station.id, self.journal, printer_view(online, reasons, status),
                       reader_online=self.printing.reader_online, last_contact=self.tally.last_contact(),
                       daemon=True, offline=self.offline.snapshot(), power=power_view(self.power),
-                      storage=self.storage.status(), downloading=self.fetcher.downloading())
+                      storage=self.storage.status(), downloading=self.fetcher.downloading(),
+                      quota=quota_view(self.quota.reading(), self.config.link.at_quota is AtQuota.STOP_DOWNLOADS))
 
     def _status_page(self) -> tuple[str, bytes]:
         return "text/html; charset=utf-8", render_status_page(self.status())
@@ -151,10 +155,12 @@ class Station:
         self.reporter.wake()
         self.offline.wake()
         self.printing.job_ready()
+        self.link.end_long_poll()  # else a held poll keeps the fetcher for up to [link] long_poll_s
         for thread in self._threads:
             thread.join(timeout)
         self.control.stop()
         self.link.close()
+        self.quota.sync()  # the last bytes, the connection's close included
         self.metrics_server.stop()
         self.journal.close()
         log.info("station.stopped")

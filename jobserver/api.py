@@ -10,6 +10,7 @@ import binascii
 import hmac
 import json
 import re
+import threading
 from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
@@ -23,6 +24,8 @@ from .store import MAX_JOBS_PER_CALL, JobStore, StoreError
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
+#: The longest long poll (``wait_s``) the protocol allows.
+MAX_WAIT_S = 300
 _POLL = re.compile(r"\A/v1/stations/([^/]+)/jobs\Z")
 _PAYLOAD = re.compile(r"\A/v1/payloads/([0-9a-f]{64})\Z")
 _RESULT = re.compile(r"\A/v1/jobs/([^/]+)/result\Z")
@@ -58,6 +61,16 @@ class JobApi:
         self._poll_after_s = poll_after_s
         self.throttle = Throttle()
         self.payload_faults = PayloadFaults()
+        self._closing = threading.Event()
+
+    def open(self) -> None:
+        """The server (re)starts: long polls may be held."""
+        self._closing.clear()
+
+    def close(self) -> None:
+        """The server stops: every held long poll answers now, and none is held from now on."""
+        self._closing.set()
+        self._store.wake_waiters()
 
     def handle(self, request: ApiRequest) -> Response:
         path = urlsplit(request.target).path
@@ -106,9 +119,13 @@ class JobApi:
         try:
             position = self._decode_cursor(_single(query, "after"))
             limit = _limit(_single(query, "limit"))
+            wait_s = _wait(_single(query, "wait_s"))
         except RequestFieldError as exc:
             return error_response(400, f"bad query: {exc}", field=exc.field)
-        jobs = self._store.jobs_after(station_id, position, limit)
+        if wait_s and request.method == "GET":  # a long poll: held until a job comes or the wait ends
+            jobs = self._store.wait_for_jobs(station_id, position, limit, wait_s, self._closing.is_set)
+        else:
+            jobs = self._store.jobs_after(station_id, position, limit)
         next_position = jobs[-1].position if jobs else position
         return json_response(200, {
             "jobs": [poll_entry(job.manifest, job.signature) for job in jobs],
@@ -202,6 +219,14 @@ def _single(query: dict[str, list[str]], name: str) -> str | None:
     if len(values) > 1:
         raise RequestFieldError(name, "given more than once")
     return values[0]
+
+
+def _wait(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return 0
+    if not raw.isdigit() or int(raw) > MAX_WAIT_S:
+        raise RequestFieldError("wait_s", f"must be an integer 0..{MAX_WAIT_S}")
+    return int(raw)
 
 
 def _limit(raw: str | None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -34,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jobs the station should find waiting (default 5; held jobs count)")
     parser.add_argument("--poll-after", type=int, default=30, metavar="S",
                         help="poll_after_s told to the station (default 30)")
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM",
+                        help="serve https with this certificate (chain); needs --tls-key")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="the certificate's private key")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     from .offline_cli import add_offline_commands
 
@@ -49,10 +53,11 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, KeyFileError, StoreError, JobServerError, OSError) as exc:
         print(f"ktp-agent jobserver: {exc}", file=sys.stderr)
         return 2
+    stop = threading.Event()
+    # Handlers first: whoever reads the url below may stop the server at once.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     for line in [f"url: {server.url}", *lines]:
         print(line, flush=True)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stop.wait()
     finally:
@@ -98,8 +103,25 @@ def _prepare(args: argparse.Namespace, host: str, port: int) -> tuple[JobServer,
     if missing > 0:
         store.add_jobs(args.station, missing)
     server = JobServer(store, host, port, tokens={load_token(token_file): args.station},
-                       poll_after_s=args.poll_after, verbose=args.verbose)
+                       poll_after_s=args.poll_after, verbose=args.verbose,
+                       ssl_context=_tls(args.tls_cert, args.tls_key))
     return server.start(), lines
+
+
+def _tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    """A server context for --tls-cert/--tls-key (TLS 1.2 at least; session tickets on, for resumption)."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--tls-cert {cert}: cannot load the certificate and key ({exc.__class__.__name__})") \
+            from None
+    return context
 
 
 if __name__ == "__main__":

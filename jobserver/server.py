@@ -1,5 +1,10 @@
 """The reference job server over HTTP/1.1: keep-alive, Content-Length always, daemon threads.
 
+Each connection has its own thread, so a held long poll (``wait_s``) blocks
+no other station or request; connections have no idle timeout, so a poll held
+for the protocol's 300 s is never cut by the server, and ``stop()`` ends held
+polls at once. Answers carry no ``Server`` header.
+
 ``JobServer`` owns the listening socket and its thread; the protocol itself
 lives in ``api.JobApi``. Requests are logged (job ids and paths only) when
 ``verbose`` is set, otherwise the server is silent.
@@ -79,6 +84,13 @@ class _JobRequestHandler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        """The status line and Date (RFC 9110 asks it of a server with a clock); no Server header:
+        each answer is bytes on a metered link."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -200,6 +212,7 @@ class JobServer:
     def start(self) -> "JobServer":
         if self._httpd is not None:
             raise JobServerError("job server already started")
+        self._api.open()
         server_class = _HttpServer6 if ":" in self.host else _HttpServer
         try:
             self._httpd = server_class((self.host, self._requested_port), self._api, self._verbose)
@@ -218,6 +231,7 @@ class JobServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._api.close()  # held long polls answer now, before their connections are dropped
         httpd.shutdown()
         httpd.server_close()
         httpd.drop_connections()

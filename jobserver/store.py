@@ -18,6 +18,7 @@ import base64
 import json
 import secrets
 import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -75,6 +76,8 @@ class JobStore:
         self._seed = seed
         self._clock = clock
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # notified when jobs are issued (long polls wait on it)
+        self._waiting = 0  # long polls waiting now
         self._jobs: dict[str, StoredJob] = {}
         self._by_station: dict[str, list[StoredJob]] = {}
         self._payloads: dict[str, bytes] = {}
@@ -106,6 +109,7 @@ class JobStore:
                     ttl=timedelta(days=ttl_days), defect=defect, seed=self._seed)
                 issued = issue_job(order, self._signing_key, station_key)
                 self._keep(issued, position=len(held) + 1)
+                self._arrived.notify_all()
             job_ids.append(issued.job_id)
         return job_ids
 
@@ -114,6 +118,31 @@ class JobStore:
         with self._lock:
             held = self._by_station.get(station_id, [])
             return held[max(position, 0):max(position, 0) + limit]
+
+    def wait_for_jobs(self, station_id: str, position: int, limit: int, timeout: float,
+                      stopping: Callable[[], bool]) -> list[StoredJob]:
+        """``jobs_after``, waiting up to ``timeout`` seconds for one to be issued (a long poll);
+        returns at once, empty, when ``stopping()`` says so (``wake_waiters`` makes waiters look)."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            self._waiting += 1
+            try:
+                while True:
+                    held = self._by_station.get(station_id, [])
+                    jobs = held[max(position, 0):max(position, 0) + limit]
+                    remaining = deadline - time.monotonic()
+                    if jobs or remaining <= 0 or stopping():
+                        return jobs
+                    self._arrived.wait(remaining)
+            finally:
+                self._waiting -= 1
+                self._arrived.notify_all()
+
+    def wake_waiters(self, within_s: float = 1.0) -> None:
+        """Make every waiter look again now, and wait (up to ``within_s``) until none is left waiting."""
+        with self._arrived:
+            self._arrived.notify_all()
+            self._arrived.wait_for(lambda: self._waiting == 0, within_s)
 
     def station_jobs(self, station_id: str) -> list[StoredJob]:
         with self._lock:

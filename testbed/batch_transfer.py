@@ -72,7 +72,7 @@ def fetch(args: argparse.Namespace) -> dict:
         note("broken")
         note("stalls", int(exc.stalled))
 
-    link = ServerLink(doc["url"], STATION, doc.get("token", "none"), count_bytes=count)
+    link = ServerLink(doc["url"], STATION, doc.get("token", "none"))
     spool = Path(args.spool)
     spool.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.deadline
@@ -112,6 +112,7 @@ def fetch(args: argparse.Namespace) -> dict:
                "bytes": dict(counted), **{k: events[k] for k in ("resumes", "broken", "stalls", "backoffs",
                                                                    "corrupt")}}
     link.close()
+    summary["wire"] = vars(link.wire_bytes())  # the link's own socket count, its connections' close included
     return summary
 
 

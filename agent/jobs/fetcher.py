@@ -38,6 +38,7 @@ from .intake import Intake
 from .link import ServerLink
 from .linkloop import LinkLoop
 from .manifest import parse_manifest
+from .quota import LinkPolicy, LinkQuota, QuotaReading, QuotaState, policy as unmetered_policy
 from .spool import Spool
 from .tally import LinkTally
 from .transfer import PayloadCorruptError, PayloadDownload, TransferBrokenError
@@ -83,23 +84,28 @@ class Fetcher:
                  spool: Spool, metrics: StationMetrics, stop: threading.Event,
                  job_ready: Callable[[], None], clock: Callable[[], float] = time.time,
                  on_rest: Callable[[Rest, float], None] = lambda why, seconds: None,
-                 tally: LinkTally | None = None, storage: StorageState | None = None) -> None:
+                 tally: LinkTally | None = None, storage: StorageState | None = None,
+                 quota: LinkQuota | None = None) -> None:
         """``on_rest`` is told why and how long a worker is about to wait, once its state says so:
         a ``room_freed`` or ``wake`` after it ends that wait at once. ``tally`` counts the payload
         bytes and the exchanges the server answered (the station shares one with its link). While
         ``storage`` holds (the state folder cannot be written) no poll or download starts, and one
-        that fails for it rests until the hold ends instead of ending its worker."""
+        that fails for it rests until the hold ends instead of ending its worker. ``quota`` (None:
+        unmetered) decides how long polls wait, how often they go and how far downloads read ahead
+        (``quota.policy``)."""
         self.config, self.link, self.journal, self.intake = config, link, journal, intake
         self.spool, self.metrics, self._stop = spool, metrics, stop
         self._job_ready = job_ready
         self._on_rest = on_rest
         self._clock = clock
         self.tally = tally or LinkTally()
+        self.quota = quota
         t = config.transfer
         self._loops = [LinkLoop(metrics, stop, t.retry_initial_seconds, t.retry_max_seconds)
                        for _ in range(t.parallel_downloads)]
         self._loop = self._loops[0]
         self._next_poll = 0.0
+        self._answer_now = False
         self._contact_at = 0.0  # wall time of the last poll the server answered
         self._claims = threading.Lock()
         self._in_flight: dict[str, int] = {}  # job id -> payload size, being downloaded now
@@ -121,8 +127,11 @@ class Fetcher:
             self.wake()
 
     def poll_now(self) -> None:
-        """Poll at the next round (at once, if the fetcher is waiting), not at the scheduled time."""
+        """Poll at the next round (at once, if the fetcher is waiting or a long poll is held), not at the
+        scheduled time."""
         self._next_poll = 0.0
+        self._answer_now = True  # a short poll: whoever asked wants the server's answer now
+        self.link.end_long_poll()
         self.wake()
 
     def adopt(self, job_id: str) -> None:
@@ -148,10 +157,19 @@ class Fetcher:
     def run(self) -> None:
         self._loop.run(self._guarded(self.cycle))
 
+    def policy(self) -> LinkPolicy:
+        """How the link behaves now: by the quota's state, or as unmetered without a quota."""
+        if self.quota is None:
+            return unmetered_policy(QuotaReading(QuotaState.UNMETERED, 0, 0, ""), self.config.link)
+        return self.quota.policy()
+
     def cycle(self) -> float:
         """One round of polling and downloading; returns seconds until the next round."""
+        if self.quota is not None:
+            self.quota.sync()  # the bytes of the last round are in the journal before more go
+        link_policy = self.policy()
         if time.monotonic() >= self._next_poll and self._spool_has_room():
-            self._poll()
+            self._poll(link_policy)
         return self._rest(self._download_some(), polls=True)
 
     def download_cycle(self) -> float:
@@ -176,18 +194,24 @@ class Fetcher:
             return Rest.POLL_DUE, max(0.05, min(self._next_poll - time.monotonic(), 5.0))
         return Rest.IDLE, IDLE_RECHECK_S  # a poll that brings jobs wakes us
 
-    def _poll(self) -> None:
+    def _poll(self, link_policy: LinkPolicy) -> None:
         started = time.monotonic()
         cursor = self.journal.cursor()
-        result = self.link.poll(cursor, self.config.server.poll_limit)
+        wait_s, self._answer_now = (0 if self._answer_now else link_policy.wait_s), False
+        result = self.link.poll(cursor, self.config.server.poll_limit, wait_s)
+        if not result.answered:  # a held poll ended by poll_now (or the stop): ask again, briefly
+            self._answer_now, self._next_poll = True, 0.0
+            return
         self.tally.contact()
         self._contact_at = self._clock()
         new = self.intake.accept_all(result.entries, datetime.now(timezone.utc))
         if result.next_cursor and result.next_cursor != cursor:  # an idle poll writes nothing
             self.journal.set_cursor(result.next_cursor)
         self.metrics.stage_seconds.labels("poll").observe(time.monotonic() - started)
+        # Counted from the poll's start: a long poll the server held for its whole wait is followed
+        # by the next at once; a full page is followed at once unless the quota asks for a gap.
         full_page = len(result.entries) >= self.config.server.poll_limit
-        self._next_poll = time.monotonic() + (0 if full_page else result.poll_after_s)
+        self._next_poll = started + max(0.0 if full_page else result.poll_after_s, link_policy.poll_gap_s)
         if new:
             log.info("poll.jobs", new=new, cursor_moved=bool(result.next_cursor))
             self.wake()  # the other workers: there is something to fetch
@@ -209,9 +233,15 @@ class Fetcher:
 
     def _claim(self) -> JobRecord | None:
         """The next verified job no other worker is fetching, if the spool has room for it."""
+        link_policy = self.policy()
+        ahead = self.config.spool.prefetch_jobs
+        if link_policy.read_ahead is not None:
+            ahead = min(ahead, link_policy.read_ahead)
+        if not link_policy.downloads:
+            return None
         with self._claims:
             counts = self.journal.counts_by_state()
-            if counts[JobState.DOWNLOADED] + len(self._in_flight) >= self.config.spool.prefetch_jobs:
+            if counts[JobState.DOWNLOADED] + len(self._in_flight) >= ahead:
                 return None
             pending = [job for job in self.journal.jobs_in(JobState.VERIFIED, limit=len(self._in_flight) + 1)
                        if job.job_id not in self._in_flight]

@@ -5,31 +5,31 @@ configuration, it opens the link for the daemon, ``ktp-agent sync`` and any
 tool that talks to the server, with the same URL, token, pinned CA, client
 certificate and timeouts. urllib3 keeps one keep-alive pool to the server.
 Library exceptions stop here and become the agent's own (``link_error``);
-every byte that crosses the link is counted.
+every byte that crosses the link's sockets is counted (``wire``).
 """
 from __future__ import annotations
 
 import json
 import ssl
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from urllib.parse import quote, urlsplit
 
 import urllib3
+from urllib3.util import SKIP_HEADER
 
 from .. import __version__
 from ..config import Config
 from ..errors import ConfigError, KeyFileError, LinkError, LinkTimeoutError
 from ..keys import check_private_file, load_token
 from .manifest import SignedEntry, decode_entry
+from .wire import CountedHTTPPool, OpenSockets, close_counted, CountedHTTPSPool, ResumingTlsContext, WireBytes, WireCounter
 
 USER_AGENT = f"ktp-agent/{__version__}"
 #: Seconds to wait for the server to accept a connection, and for each wait for bytes.
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 60.0
-#: Rough size of request and response headers, counted as protocol overhead.
-HEADER_ESTIMATE = 300
 
 
 class RetryLaterError(LinkError):
@@ -47,6 +47,7 @@ class PollResult:
     malformed: int
     next_cursor: str | None
     poll_after_s: float
+    answered: bool = True  # False: a long poll ended on purpose before the server answered
 
 
 @dataclass(frozen=True)
@@ -74,32 +75,66 @@ class ServerAccess:
         return cls(s.url, config.station.id, s.token_file, s.signing_key, s.station_key, s.ca_file,
                    s.client_cert, s.client_key, s.station_key_passphrase_file)
 
-    def open_link(self, count_bytes: Callable[[str, int], None] = lambda kind, n: None) -> ServerLink:
+    def open_link(self, wire: WireCounter | None = None) -> ServerLink:
         """The link to the server; an unreadable token or TLS file raises KeyFileError naming it."""
         return ServerLink(self.url, self.station_id, load_token(self.token_file), self.ca_file,
-                          self.connect_timeout, self.read_timeout, count_bytes, self.client_cert, self.client_key)
+                          self.connect_timeout, self.read_timeout, wire, self.client_cert, self.client_key)
 
 
 class ServerLink:
-    """One station's connection to the job server."""
+    """One station's connection to the job server; ``wire`` counts every byte on its sockets."""
 
     def __init__(self, base_url: str, station_id: str, token: str, ca_file: Path | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT_S, read_timeout: float = READ_TIMEOUT_S,
-                 count_bytes: Callable[[str, int], None] = lambda kind, n: None,
+                 wire: WireCounter | None = None,
                  client_cert: Path | None = None, client_key: Path | None = None) -> None:
         parts = urlsplit(base_url)
         self.base_url = base_url.rstrip("/")
+        self._prefix = parts.path.rstrip("/")
         self.station_id = station_id
-        self._count = count_bytes
-        self._headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+        self.wire = wire or WireCounter()
+        # Only what the protocol needs: Host (added by http.client), the token, a short User-Agent;
+        # no Accept-Encoding (nothing here is ever compressed).
+        self._headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT,
+                         "Accept-Encoding": SKIP_HEADER}
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
-        kwargs: dict = {"maxsize": 4, "block": False, "retries": False, "timeout": self._timeout}
+        kwargs: dict = {"block": False, "retries": False, "timeout": self._timeout, "wire": self.wire}
+        self.tls: ResumingTlsContext | None = None
         if parts.scheme == "https":
-            kwargs["ssl_context"] = tls_context(ca_file, client_cert, client_key)
-        self._pool = urllib3.PoolManager(**kwargs)
+            self.tls = tls_context(ca_file, client_cert, client_key)
+            self._new_pool = lambda sockets, size: CountedHTTPSPool(
+                parts.hostname, parts.port or 443, ssl_context=self.tls, maxsize=size, sockets=sockets, **kwargs)
+        else:
+            self._new_pool = lambda sockets, size: CountedHTTPPool(parts.hostname, parts.port or 80,
+                                                                   maxsize=size, sockets=sockets, **kwargs)
+        # Downloads, reports and short polls share keep-alive connections; a long poll has its own,
+        # so it can be ended (end_long_poll) without breaking a download.
+        self._sockets, self._poll_sockets = OpenSockets(), OpenSockets()
+        self._pool: urllib3.HTTPConnectionPool = self._new_pool(self._sockets, 4)
+        self._poll_pool: urllib3.HTTPConnectionPool = self._new_pool(self._poll_sockets, 1)
+        self._hold_lock = threading.Lock()
+        self._holding = 0
+        self._ended = threading.Event()
+
+    def wire_bytes(self) -> WireBytes:
+        """Bytes sent and received on this link's sockets so far (TLS records and HTTP headers included)."""
+        return self.wire.totals()
+
+    def end_long_poll(self) -> None:
+        """End the long poll held now, or the next one before it starts (``ktp-agent sync``, the station
+        stops): its ``poll`` returns at once, ``answered`` False."""
+        with self._hold_lock:
+            self._ended.set()
+            if not self._holding:
+                return
+        self._poll_sockets.cut()
 
     def close(self) -> None:
-        self._pool.clear()
+        """Close every connection; a request after this connects again (resuming the TLS session)."""
+        old, self._pool = self._pool, self._new_pool(self._sockets, 4)
+        old_poll, self._poll_pool = self._poll_pool, self._new_pool(self._poll_sockets, 1)
+        close_counted(old)
+        close_counted(old_poll)
 
     def request(self, method: str, path: str, *, body: bytes | None = None,
                 headers: dict[str, str] | None = None, preload: bool = True,
@@ -114,12 +149,16 @@ class ServerLink:
         timeout = self._timeout
         if read_timeout is not None:
             timeout = urllib3.Timeout(connect=self._timeout.connect_timeout, read=read_timeout)
+        return self._send(self._pool, method, path, body, all_headers, preload, timeout)
+
+    def _send(self, pool: urllib3.HTTPConnectionPool, method: str, path: str, body: bytes | None,
+              all_headers: dict[str, str], preload: bool, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._pool.request(method, self.base_url + path, body=body, headers=all_headers,
-                                          preload_content=preload, redirect=False, timeout=timeout)
+            response = pool.urlopen(method, self._prefix + path, body=body, headers=all_headers,
+                                          preload_content=preload, redirect=False, timeout=timeout,
+                                          assert_same_host=False)
         except urllib3.exceptions.HTTPError as exc:
             raise link_error(exc, f"{method} {path}") from None
-        self._count("overhead", HEADER_ESTIMATE + len(body or b""))
         if response.status in (429, 503):
             retry_after = _retry_after(response.headers.get("Retry-After"))
             try:
@@ -129,12 +168,19 @@ class ServerLink:
             raise RetryLaterError(response.status, retry_after)
         return response
 
-    def poll(self, cursor: str | None, limit: int) -> PollResult:
+    def poll(self, cursor: str | None, limit: int, wait_s: int = 0) -> PollResult:
+        """Jobs after ``cursor``; with ``wait_s`` a long poll: the server may hold the answer that long
+        (the read timeout is stretched by as much)."""
         path = f"/v1/stations/{quote(self.station_id)}/jobs?limit={limit}"
         if cursor:
             path += f"&after={quote(cursor)}"
-        response = self.request("GET", path)
-        self._count("overhead", len(response.data))
+        if wait_s > 0:
+            path += f"&wait_s={wait_s}"
+            response = self._long_poll(path, wait_s)
+            if response is None:
+                return PollResult([], 0, cursor, 0.0, answered=False)
+        else:
+            response = self.request("GET", path)
         if response.status != 200:
             raise LinkError(f"poll: server answered {response.status}")
         try:
@@ -155,12 +201,32 @@ class ServerLink:
         return PollResult(entries, malformed, cursor_out if isinstance(cursor_out, str) else None,
                           float(poll_after) if isinstance(poll_after, (int, float)) else 30.0)
 
+    def _long_poll(self, path: str, wait_s: int) -> urllib3.BaseHTTPResponse | None:
+        """The held request on its own connection; None when ``end_long_poll`` ended it."""
+        read = urllib3.Timeout(connect=self._timeout.connect_timeout,
+                               read=wait_s + (self._timeout.read_timeout or READ_TIMEOUT_S))
+        with self._hold_lock:
+            if self._ended.is_set():
+                self._ended.clear()
+                return None
+            self._holding += 1
+        try:
+            return self._send(self._poll_pool, "GET", path, None, dict(self._headers), True, read)
+        except LinkError:
+            with self._hold_lock:
+                if self._ended.is_set():
+                    self._ended.clear()
+                    return None
+            raise
+        finally:
+            with self._hold_lock:
+                self._holding -= 1
+
     def report(self, job_id: str, body: dict) -> str:
         """Send one result report: "accepted" (200) or "conflict" (409, the server keeps its own)."""
-        payload = json.dumps(body, sort_keys=True).encode()
+        payload = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()  # no spaces: bytes on the wire
         response = self.request("POST", f"/v1/jobs/{quote(job_id)}/result", body=payload,
                                 headers={"Content-Type": "application/json"})
-        self._count("overhead", len(response.data))
         if response.status == 200:
             return "accepted"
         if response.status == 409:
@@ -198,13 +264,17 @@ def _is_timeout(exc: BaseException | None) -> bool:
 
 
 def tls_context(ca_file: Path | None, client_cert: Path | None = None,
-                client_key: Path | None = None) -> ssl.SSLContext:
+                client_key: Path | None = None) -> ResumingTlsContext:
     """Verify the server against the pinned CA (the system's when none); present our certificate if given.
 
     Unreadable or mismatched files stop the station at start (KeyFileError naming the file).
     """
+    context = ResumingTlsContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and the host name
     try:
-        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        if ca_file is not None:
+            context.load_verify_locations(cafile=str(ca_file))
+        else:
+            context.load_default_certs()
     except (OSError, ssl.SSLError) as exc:
         raise KeyFileError(f"{ca_file}: cannot load the pinned CA ({exc.__class__.__name__})") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -25,6 +25,8 @@ STAGES = ("poll", "download", "verify", "decrypt", "render", "print", "report")
 CARD_RESULTS = ("printed", "spoiled")
 #: Kinds of bytes over the link: a payload's own, requests and headers, and bytes fetched for nothing.
 LINK_KINDS = ("payload", "overhead", "wasted")
+#: Directions of the bytes on the link's sockets.
+WIRE_DIRECTIONS = ("sent", "received")
 #: Reject reasons are a closed set; anything else is counted as "other".
 REJECT_REASONS = ("bad-signature", "bad-version", "wrong-station", "expired", "replay",
                   "bad-payload", "bad-card-data", "bad-manifest", "other")
@@ -106,7 +108,9 @@ class _LinkCollector(Collector):
         self._bytes, self._last_contact, self._clock = bytes_by_kind, last_contact, clock
 
     def collect(self):
-        moved = CounterMetricFamily("ktp_link_bytes", "Bytes received over the link, by kind", labels=["kind"])
+        moved = CounterMetricFamily("ktp_link_bytes", "Bytes over the link by kind: payload bodies received, "
+                                    "payload bytes thrown away (wasted), and everything else both ways "
+                                    "(overhead)", labels=["kind"])
         for kind, n in self._bytes().items():
             moved.add_metric([kind], n)
         yield moved
@@ -119,6 +123,32 @@ class _LinkCollector(Collector):
         if last:
             age.add_metric([], max(0.0, self._clock() - last))
         yield age
+
+
+class _QuotaCollector(Collector):
+    """The link's socket byte count and the quota month, read at scrape time."""
+
+    def __init__(self, wire_bytes: Callable[[], Any], quota: Callable[[], Any]) -> None:
+        self._wire, self._quota = wire_bytes, quota
+
+    def collect(self):
+        wire = self._wire()
+        moved = CounterMetricFamily("ktp_link_wire_bytes", "Bytes on the link's sockets to the job server "
+                                    "(HTTP and TLS included, TCP/IP headers not), by direction",
+                                    labels=["direction"])
+        for direction in WIRE_DIRECTIONS:
+            moved.add_metric([direction], getattr(wire, direction))
+        yield moved
+        reading = self._quota()
+        yield GaugeMetricFamily("ktp_link_quota_bytes", "The link's monthly quota in bytes (0: unmetered)",
+                                value=reading.quota_bytes)
+        yield GaugeMetricFamily("ktp_link_quota_used_bytes", "Bytes on the link this quota month, both "
+                                "directions", value=reading.used_bytes)
+        left = GaugeMetricFamily("ktp_link_quota_left_bytes", "Bytes left of this month's quota "
+                                 "(absent when unmetered)")
+        if reading.quota_bytes:
+            left.add_metric([], reading.left_bytes)
+        yield left
 
 
 class StationMetrics:
@@ -170,6 +200,11 @@ class StationMetrics:
                    last_contact: Callable[[], float | None]) -> None:
         """The link's own tally of bytes by kind and of its last contact, asked at each scrape."""
         self.registry.register(_LinkCollector(bytes_by_kind, last_contact, time.time))
+
+    def watch_quota(self, wire_bytes: Callable[[], Any], quota: Callable[[], Any]) -> None:
+        """``wire_bytes()``: the link's (sent, received) socket count; ``quota()``: the quota month's
+        reading (quota_bytes, used_bytes, left_bytes), both asked at each scrape."""
+        self.registry.register(_QuotaCollector(wire_bytes, quota))
 
     def mean_stage_seconds(self, stage: str) -> float | None:
         """The mean time of ``stage`` so far (None before the first)."""

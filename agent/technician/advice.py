@@ -155,7 +155,35 @@ _CATALOGUE = (
        "then `upsc NAME@HOST`. The UPS address is [power] ups in the configuration."),
 )
 
-CATALOGUE: dict[str, Advice] = {entry.keyword: entry for entry in _CATALOGUE}
+_LINK_QUOTA = (
+    _a("link-quota-near",
+       "Kuota data bulan ini hampir habis: stasiun berhemat (menunggu pekerjaan lebih lama, memeriksa server "
+       "lebih jarang, hanya mengunduh satu-dua kartu berikutnya). Pencetakan berjalan.",
+       "Minta pengelola kantor menambah paket data sebelum habis, lalu naikkan [link] monthly_quota_mb di "
+       "konfigurasi dan mulai ulang agen. Pakai data kantor hanya untuk pencetakan.",
+       "This month's data quota is nearly spent: the station saves bytes (longer waits for jobs, fewer checks "
+       "with the server, only the next card or two downloaded). Printing goes on.",
+       "Ask the office to top up the data package before it runs out, then raise [link] monthly_quota_mb in "
+       "the configuration and restart the agent. Keep the office's data for printing only."),
+    _a("link-quota-spent",
+       "Kuota data bulan ini habis: stasiun tidak mengunduh kartu baru sampai bulan kuota berikutnya. Kartu "
+       "yang sudah ada di spool tetap dicetak dan hasilnya tetap dikirim ke pusat.",
+       "Tambah paket data lalu naikkan [link] monthly_quota_mb dan mulai ulang agen; atau minta pusat "
+       "mengirim pekerjaan lewat flashdisk (`ktp-agent import`). Kuota mulai dari nol pada [link] quota_reset_day.",
+       "This month's data quota is spent: the station downloads no new cards until the next quota month. "
+       "Cards already in the spool still print and their results still go to the centre.",
+       "Top up the data package, then raise [link] monthly_quota_mb and restart the agent; or ask the centre "
+       "to send jobs on a USB stick (`ktp-agent import`). The quota starts from zero on [link] quota_reset_day."),
+    _a("link-quota-over",
+       "Kuota data bulan ini habis, tetapi konfigurasi (at_quota = \"continue\") menyuruh stasiun tetap "
+       "mengunduh dengan hemat: tagihan atau pemotongan oleh penyedia bisa terjadi.",
+       "Tambah paket data segera dan naikkan [link] monthly_quota_mb, atau setel at_quota = \"stop-downloads\".",
+       "This month's data quota is spent, but the configuration (at_quota = \"continue\") keeps the station "
+       "downloading, sparingly: the provider may charge extra or cut the line.",
+       "Top up the data package now and raise [link] monthly_quota_mb, or set at_quota = \"stop-downloads\"."),
+)
+
+CATALOGUE: dict[str, Advice] = {entry.keyword: entry for entry in _CATALOGUE + _LINK_QUOTA}
 #: Spoil reasons that are printer faults carry the fault's own keyword (media-jam, ...).
 SPOIL_REASONS = frozenset({"chip-unreadable", "interrupted", "insert-failed"})
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..offline import offline_lines
 from ..power import PowerState, PowerStatus
 from .advice import advise
-from .station_status import Reason, StationState, StationStatus
+from .station_status import QuotaView, Reason, StationState, StationStatus
 
 if TYPE_CHECKING:
     from .diagnose import Diagnosis
@@ -242,12 +242,37 @@ def format_status(s: StationStatus, lang: str) -> list[str]:
     if s.daemon:
         age = t("age", lang, s=s.link.age_s) if s.link.age_s is not None else ""
         lines.append(t("link", lang, state=t(f"link_{s.link.state.value}", lang), age=age))
+    lines += format_quota(s.link.quota, lang)
     lines += offline_lines(s.offline, lang)
     lines += format_power(s.power, lang)
     lines += [t("storage", lang, line=s.storage.line(lang))] if s.storage is not None else []
     lines += format_reasons(s.active_reasons(), lang)
     lines += format_history(s, lang)
     return lines
+
+
+_QUOTA = {
+    "line": ("Kuota data bulan ini (sejak {start}): terpakai {used:.1f} dari {quota:.1f} MB, sisa {left:.1f} MB — {state}",
+             "Data quota this month (since {start}): {used:.1f} of {quota:.1f} MB used, {left:.1f} MB left — {state}"),
+    "normal": ("normal", "normal"),
+    "near": ("HEMAT: hampir habis, unduhan dibatasi", "SAVING: nearly spent, downloads limited"),
+    "spent": ("HABIS: tidak mengunduh kartu baru; mencetak isi spool, hasil tetap dikirim",
+              "SPENT: no new cards downloaded; printing the spool, results still sent"),
+    "over": ("HABIS, tetapi dikonfigurasi untuk tetap mengunduh (hemat)",
+             "SPENT, but configured to keep downloading (saving)"),
+}
+
+
+def format_quota(quota: QuotaView | None, lang: str) -> list[str]:
+    """One line for a metered link; none when unmetered."""
+    if quota is None:
+        return []
+    i = 1 if lang == "en" else 0
+    state = "over" if quota.state == "spent" and not quota.stops_downloads else quota.state
+    mb = 1_000_000
+    return [_QUOTA["line"][i].format(start=quota.month_start, used=quota.used_bytes / mb,
+                                     quota=quota.quota_bytes / mb, left=max(0, quota.quota_bytes - quota.used_bytes) / mb,
+                                     state=_QUOTA[state][i])]
 
 
 def format_power(power: PowerStatus | None, lang: str) -> list[str]:

@@ -33,8 +33,8 @@ from ..offline import offline_at_rest
 from ..power import read_power_once
 from ..printing import DeviceRequestError
 from .control import ControlClient, DaemonNotRunningError, Handler, socket_path
-from .station_status import PrinterView, StationStatus
-from .status import gather, journal_statistics, printer_view
+from .station_status import PrinterView, QuotaView, StationStatus
+from .status import gather, journal_statistics, printer_view, quota_view
 
 #: How long a request waits for the print worker to finish its current card and take it.
 DEVICE_WAIT_S = 60.0
@@ -233,9 +233,19 @@ def _status_directly(config: Config, devices: dict) -> StationStatus:
         return gather(config.station.id, journal, _printer_seen(devices),
                       reader_online=devices["reader"].get("online"), last_contact=None, daemon=False,
                       offline=offline_at_rest(config.station.state_dir, config.offline.watch_dir),
-                      power=read_power_once(config.power.ups, config.power.min_runtime_s))
+                      power=read_power_once(config.power.ups, config.power.min_runtime_s),
+                      quota=_quota_at_rest(config, journal))
     finally:
         journal.close()
+
+
+def _quota_at_rest(config: Config, journal) -> QuotaView | None:
+    """The quota month as the journal holds it (the daemon, down, moves no bytes)."""
+    from ..config import AtQuota
+    from ..jobs import LinkQuota, WireCounter
+
+    reading = LinkQuota(config.link, journal, WireCounter()).reading()
+    return quota_view(reading, config.link.at_quota is AtQuota.STOP_DOWNLOADS)
 
 
 def collect_bundle(config: Config) -> dict:

@@ -79,13 +79,40 @@ class Stock:
 
 
 @dataclass(frozen=True)
+class QuotaView:
+    """The metered link's month: ``state`` is ``normal``, ``near`` or ``spent`` (an unmetered link has none)."""
+
+    state: str
+    quota_bytes: int
+    used_bytes: int
+    month_start: str            # YYYY-MM-DD, station local time
+    stops_downloads: bool       # at_quota = "stop-downloads"
+
+    def reason(self) -> Reason | None:
+        """What the technician is told: nothing below the near mark."""
+        if self.state == "near":
+            return Reason("link-quota-near", "warning")
+        if self.state == "spent":
+            return Reason("link-quota-spent" if self.stops_downloads else "link-quota-over", "warning")
+        return None
+
+    def to_json(self) -> dict:
+        return {"state": self.state, "quota_bytes": self.quota_bytes, "used_bytes": self.used_bytes,
+                "month_start": self.month_start, "stops_downloads": self.stops_downloads}
+
+
+@dataclass(frozen=True)
 class LinkView:
     state: LinkState
     last_contact: float | None
     age_s: float | None
+    quota: QuotaView | None = None  # None: unmetered
 
     def to_json(self) -> dict:
-        return {"state": self.state.value, "last_contact": self.last_contact, "age_s": self.age_s}
+        doc = {"state": self.state.value, "last_contact": self.last_contact, "age_s": self.age_s}
+        if self.quota is not None:  # metered links only
+            doc["quota"] = self.quota.to_json()
+        return doc
 
 
 @dataclass(frozen=True)
@@ -144,9 +171,10 @@ class StationStatus:
         return replace(self, printer=printer, state=state_of(printer, self.power, self.daemon, self.storage))
 
     def active_reasons(self) -> tuple[Reason, ...]:
-        """The printer's active reasons, then what the power asks of a person."""
+        """The printer's active reasons, then what the power and the link's quota ask of a person."""
         power = () if self.power is None else tuple(Reason(k, s) for k, s in self.power.reasons)
-        return self.printer.reasons + power
+        quota = self.link.quota.reason() if self.link.quota is not None else None
+        return self.printer.reasons + power + ((quota,) if quota else ())
 
     def to_json(self) -> dict:
         return {
@@ -175,7 +203,8 @@ class StationStatus:
             state=StationState(doc["state"]), queue=MappingProxyType(dict(doc["queue"])), outbox=doc["outbox"],
             stock=Stock(**doc["stock"]), printer=PrinterView.from_json(doc["printer"]),
             reader_online=doc["reader"]["online"],
-            link=LinkView(LinkState(link["state"]), link["last_contact"], link["age_s"]),
+            link=LinkView(LinkState(link["state"]), link["last_contact"], link["age_s"],
+                          QuotaView(**link["quota"]) if link.get("quota") else None),
             faults=tuple(FaultEvent(**e) for e in doc["faults"]),
             spoiled=tuple(SpoiledCard(**c) for c in doc["spoiled"]),
             today=Today(today["date"], tuple(today["printed"]), tuple(today["spoiled"])),

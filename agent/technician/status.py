@@ -22,8 +22,8 @@ from ..offline import OfflineStatus
 from ..power import PowerStatus
 from ..journal_faults import FaultEvent
 from ..storage import StorageStatus
-from .station_status import (LinkState, LinkView, PrinterView, Reason, SpoiledCard, StationState, StationStatus,
-                             Stock, Today, state_of)
+from .station_status import (LinkState, LinkView, PrinterView, QuotaView, Reason, SpoiledCard, StationState,
+                             StationStatus, Stock, Today, state_of)
 
 #: No exchange with the job server for this long: the link is shown as down.
 LINK_STALE_S = 600.0
@@ -51,7 +51,7 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
            last_contact: float | None, daemon: bool, faults: Iterable[FaultEvent] | None = None,
            offline: OfflineStatus | None = None, now: float | None = None,
            power: PowerStatus | None = None, storage: StorageStatus | None = None,
-           downloading: int = 0) -> StationStatus:
+           downloading: int = 0, quota: QuotaView | None = None) -> StationStatus:
     """Everything ``ktp-agent status`` and the status page show; the fault episodes from the journal
     unless ``faults`` are given."""
     now = time.time() if now is None else now
@@ -61,7 +61,7 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
         queue=MappingProxyType({s.value: n for s, n in journal.counts_by_state().items()}),
         outbox=journal.outbox_depth(),
         stock=Stock(left, round(per_day, 2), round(left / per_day, 1) if left is not None and per_day > 0 else None),
-        printer=printer, reader_online=reader_online, link=link_view(last_contact, now),
+        printer=printer, reader_online=reader_online, link=link_view(last_contact, now, quota),
         faults=tuple(journal.faults.recent() if faults is None else faults),
         spoiled=recent_spoiled(journal), today=cards_per_hour(journal, now), offline=offline, power=power,
         storage=storage,
@@ -69,11 +69,19 @@ def gather(station_id: str, journal: Journal, printer: PrinterView, *, reader_on
     )
 
 
-def link_view(last_contact: float | None, now: float) -> LinkView:
+def link_view(last_contact: float | None, now: float, quota: QuotaView | None = None) -> LinkView:
     if not last_contact:
-        return LinkView(LinkState.NEVER, None, None)
+        return LinkView(LinkState.NEVER, None, None, quota)
     age = max(0.0, now - last_contact)
-    return LinkView(LinkState.OK if age < LINK_STALE_S else LinkState.DOWN, last_contact, round(age, 1))
+    return LinkView(LinkState.OK if age < LINK_STALE_S else LinkState.DOWN, last_contact, round(age, 1), quota)
+
+
+def quota_view(reading, stops_downloads: bool) -> QuotaView | None:
+    """The quota's reading (``jobs.quota.QuotaReading``) as the status shows it; None when unmetered."""
+    if not reading.quota_bytes:
+        return None
+    return QuotaView(reading.state.value, reading.quota_bytes, reading.used_bytes, reading.month_start,
+                     stops_downloads)
 
 
 def cards_per_hour(journal: Journal, now: float) -> Today:

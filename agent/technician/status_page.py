@@ -111,12 +111,21 @@ def _supplies(s: StationStatus) -> str:
     return f'<section id="supplies"><h2>Persediaan</h2>{_rows(rows)}</section>'
 
 
+_QUOTA = {"normal": "normal", "near": "hampir habis: unduhan dibatasi",
+          "spent": "HABIS: hanya mencetak isi spool"}
+
+
 def _link(s: StationStatus) -> str:
     link = s.link
     age = "—" if link.age_s is None else f"{link.age_s:.0f} detik lalu"
     rows = [("Server pusat", _LINK[link.state.value]), ("Kontak terakhir", age),
             ("Printer", "terhubung" if s.printer.online else "tidak terhubung"),
             ("Pembaca kartu", "terhubung" if s.reader_online else "tidak terhubung")]
+    quota = link.quota
+    if quota is not None:
+        mb = 1_000_000
+        rows.append(("Kuota data bulan ini", f"{quota.used_bytes / mb:.1f} dari {quota.quota_bytes / mb:.1f} MB "
+                     f"sejak {quota.month_start} ({_QUOTA[quota.state]})"))
     power = s.power
     if power is not None:
         runtime = "—" if power.runtime_s is None else f"{power.runtime_s:.0f} detik"

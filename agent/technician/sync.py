@@ -94,7 +94,7 @@ def sync_via_daemon(client: ControlClient, config: Config, jobs: int | None, tim
 
 def sync_directly(config: Config, jobs: int | None, timeout: float, bar: ProgressBar) -> SyncResult:
     """The daemon is down: poll and download here with the agent's own link, intake and fetcher."""
-    from ..jobs import Fetcher, Intake, LinkTally, ManifestVerifier, ServerAccess, Spool
+    from ..jobs import Fetcher, Intake, LinkQuota, LinkTally, ManifestVerifier, ServerAccess, Spool
     from ..journal_guard import open_checked
     from ..keys import load_signing_key
     from ..observe import StationMetrics
@@ -103,16 +103,19 @@ def sync_directly(config: Config, jobs: int | None, timeout: float, bar: Progres
         raise AgentError("sync: the built-in demo server runs only inside the daemon; start it first")
     access = ServerAccess.from_config(config)
     target = jobs or config.spool.prefetch_jobs
-    wide = replace(config, spool=replace(config.spool, prefetch_jobs=max(target, config.spool.prefetch_jobs)))
+    # No long poll: the technician waits for the answer.
+    wide = replace(config, spool=replace(config.spool, prefetch_jobs=max(target, config.spool.prefetch_jobs)),
+                   link=replace(config.link, long_poll_s=0))
     state = config.station.state_dir
     verifier = ManifestVerifier(load_signing_key(access.signing_key), config.station.id)
     metrics = StationMetrics(config.station.id)
     tally = LinkTally()
-    link = access.open_link(count_bytes=tally.count)
+    link = access.open_link(wire=tally.wire)
     journal = open_checked(state)
     intake = Intake(journal, verifier, metrics)
+    quota = LinkQuota(wide.link, journal, tally.wire)  # this command's bytes count in the quota month too
     fetcher = Fetcher(wide, link, journal, intake, Spool(state / "spool"), metrics, threading.Event(),
-                      job_ready=lambda: None, tally=tally)
+                      job_ready=lambda: None, tally=tally, quota=quota)
     deadline = time.monotonic() + timeout
     have_before = _counts({s.value: n for s, n in journal.counts_by_state().items()})[0]
     try:
@@ -132,4 +135,5 @@ def sync_directly(config: Config, jobs: int | None, timeout: float, bar: Progres
                 return SyncResult(fetched, ready, waiting, target, True, False)
     finally:
         link.close()
+        quota.sync()
         journal.close()

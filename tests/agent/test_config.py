@@ -81,6 +81,15 @@ def test_example_file_loads():
          "[power] min_runtime: unknown key"),
         (('[reader]', '[power]\nups = "ups@localhost"\nmin_runtime_s = 0\n[reader]'),
          "[power] min_runtime_s: must be greater than zero"),
+        (('[reader]', '[link]\nlong_poll_s = 301\n[reader]'), "[link] long_poll_s: must be from 0 to 300"),
+        (('[reader]', '[link]\nmonthly_quota_mb = -5\n[reader]'), "[link] monthly_quota_mb: must be from 0"),
+        (('[reader]', '[link]\nmonthly_quota_mb = "2GB"\n[reader]'),
+         "[link] monthly_quota_mb: expected an integer, got a string"),
+        (('[reader]', '[link]\nquota_reset_day = 31\n[reader]'), "[link] quota_reset_day: must be from 1 to 28"),
+        (('[reader]', '[link]\nnear_quota_ratio = 1.5\n[reader]'), "[link] near_quota_ratio: must be less than 1"),
+        (('[reader]', '[link]\nat_quota = "stop"\n[reader]'),
+         "[link] at_quota: 'stop' is neither \"stop-downloads\" nor \"continue\""),
+        (('[reader]', '[link]\nquota_mb = 100\n[reader]'), "[link] quota_mb: unknown key"),
     ],
 )
 def test_each_mistake_is_one_line_naming_file_and_key(tmp_path, change, message):
@@ -156,3 +165,17 @@ def test_simulators_with_different_states_are_refused_naming_both_and_the_fix(tm
     assert "\n" not in message
     assert f"sim://printer?state={tmp_path}/a" in message and f"sim://reader?state={tmp_path}/b" in message
     assert "give both the same state=" in message and str(path) in message
+
+
+def test_no_link_section_means_unmetered_with_long_polls(tmp_path):
+    link = load_config(write(tmp_path, GOOD)).link
+    assert (link.monthly_quota_mb, link.quota_bytes, link.long_poll_s) == (0, 0, 280)
+
+
+def test_link_section_sets_the_quota_and_what_happens_at_it(tmp_path):
+    from agent.config import AtQuota
+
+    link = load_config(write(tmp_path, GOOD + '[link]\nmonthly_quota_mb = 2048\nquota_reset_day = 15\n'
+                                             'near_quota_ratio = 0.8\nat_quota = "continue"\nlong_poll_s = 0\n')).link
+    assert link.quota_bytes == 2_048_000_000 and link.quota_reset_day == 15 and link.near_quota_ratio == 0.8
+    assert link.at_quota is AtQuota.CONTINUE and link.long_poll_s == 0

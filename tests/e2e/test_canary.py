@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent.journal import JobState
 from agent.keys import load_station_key
 from agent.jobs.manifest import open_payload, parse_manifest
-from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
+from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES, WIRE_DIRECTIONS
 from agent.observe.redaction import PERSONAL_KEYS
 from agent.os_faults import OsFaultKind
 from drivers.errors import Severity
@@ -99,7 +99,8 @@ def spool_holds_ciphertext_only(station: StationHarness, ciphertexts: dict[str, 
 def check_labels(text: str) -> None:
     allowed = {
         "result": set(CARD_RESULTS), "state": {s.value for s in JobState}, "stage": set(STAGES),
-        "kind": set(LINK_KINDS) | {k.value for k in OsFaultKind}, "severity": {s.value for s in Severity},
+        "kind": set(LINK_KINDS) | {k.value for k in OsFaultKind}, "direction": set(WIRE_DIRECTIONS),
+        "severity": {s.value for s in Severity},
         "station_id": {STATION}, "version": {"0.1.0"},
     }
     for family in text_string_to_metric_families(text):

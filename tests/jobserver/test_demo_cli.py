@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,3 +123,32 @@ def test_cli_with_a_given_station_key_makes_no_station_key_pair(tmp_path):
         assert process.wait(timeout=10) == 0
         process.stdout.close()
         process.stderr.close()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+def test_cli_serves_https_with_tls_cert_and_key_and_the_station_resumes_its_session(tmp_path):
+    from agent.jobs.link import ServerLink
+    from tests.agent.jobs.test_tls import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    process, printed = start_cli("--state", str(tmp_path / "state"), "--jobs", "1",
+                                 "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key))
+    try:
+        assert printed["url"].startswith("https://127.0.0.1:")
+        link = ServerLink(printed["url"], STATION, load_token(Path(printed["token file"])), pki.ca.cert,
+                          connect_timeout=5, read_timeout=5)
+        assert len(link.poll(None, 10).entries) == 1
+        link.close()
+        assert len(link.poll(None, 10).entries) == 1
+        assert (link.tls.handshakes, link.tls.resumed) == (2, 1)
+        link.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+        process.stderr.close()
+
+
+def test_tls_cert_without_key_exits_with_2_naming_both(tmp_path, capsys):
+    assert cli.main(["--state", str(tmp_path), "--tls-cert", str(tmp_path / "cert.pem")]) == 2
+    assert "--tls-cert and --tls-key go together" in capsys.readouterr().err

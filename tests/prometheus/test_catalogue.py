@@ -5,7 +5,7 @@ import pytest
 
 import drivers.evolis.reasons as evolis_reasons
 from agent.journal import JobState
-from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES
+from agent.observe.metrics import CARD_RESULTS, LINK_KINDS, REJECT_REASONS, STAGES, WIRE_DIRECTIONS
 from agent.power.collector import LINK_PROBLEMS
 from drivers.errors import Severity, StateReason
 
@@ -64,6 +64,7 @@ def test_exposed_labels_and_values_are_the_documented_ones(exposition):
     ("ktp_jobs", "state", {s.value for s in JobState}),
     ("ktp_stage_duration_seconds", "stage", set(STAGES)),
     ("ktp_link_bytes_total", "kind", set(LINK_KINDS)),
+    ("ktp_link_wire_bytes_total", "direction", set(WIRE_DIRECTIONS)),
     ("ktp_printer_state_reason", "severity", {s.value for s in Severity}),
     ("ktp_printer_state_reason", "reason", _evolis_reasons()),
     ("ktp_printer_faults_total", "reason", _evolis_reasons() | {"offline"}),

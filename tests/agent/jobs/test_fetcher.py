@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from agent.config import TransferConfig, load_config
+from agent.config import LinkConfig, TransferConfig, load_config
 from agent.errors import LinkError
 from agent.jobs.fetcher import Fetcher, Rest
 from agent.jobs.intake import Intake
@@ -40,7 +40,8 @@ class Station:
         toml = write_station_config(tmp_path, state_dir=tmp_path / "state", url=served.server.url,
                                     extra=f"[spool]\nprefetch_jobs = {prefetch_jobs}\nprefetch_bytes = {prefetch_bytes}\n")
         config = load_config(toml)
-        self.config = dataclasses.replace(config, transfer=TransferConfig(**transfer))
+        # No long polls: these tests step the fetcher round by round (tests/agent/jobs/test_quota.py holds them).
+        self.config = dataclasses.replace(config, transfer=TransferConfig(**transfer), link=LinkConfig(long_poll_s=0))
         self.served = served
         self.journal = Journal(tmp_path / "journal.sqlite3")
         self.metrics = StationMetrics(STATION)

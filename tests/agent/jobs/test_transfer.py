@@ -37,7 +37,7 @@ class Served:
         self.job_ids = self.store.add_jobs(STATION, jobs)
         self.server = JobServer(self.store, tokens={TOKEN: STATION}, poll_after_s=1).start()
         self.bytes = Counter()
-        self.link = ServerLink(self.server.url, STATION, TOKEN, count_bytes=self.count)
+        self.link = ServerLink(self.server.url, STATION, TOKEN)
 
     def count(self, kind: str, n: int) -> None:
         self.bytes[kind] += n
