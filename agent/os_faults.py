@@ -87,9 +87,9 @@ _TEXT: dict[OsFaultKind, tuple[str, str]] = {
         "holds, and resumes by itself when space returns. Free space on that disk (`df -h {where}`)."),
     OsFaultKind.ADDRESS_IN_USE: (
         "{where} sudah dipakai program lain: stasiun tidak dijalankan. Hentikan program itu "
-        "(`ss -ltnp`) atau pilih port lain di konfigurasi.",
+        "(`ss -lntxp` menunjukkan siapa) atau ubah alamatnya di konfigurasi.",
         "{where} is already in use by another program: the station did not start. Stop that program "
-        "(`ss -ltnp`) or choose another port in the configuration."),
+        "(`ss -lntxp` shows which) or change the address in the configuration."),
     OsFaultKind.DEVICE_BUSY: (
         "perangkat {where} sedang dipakai program lain: stasiun mencoba lagi terus. Tutup program itu "
         "(`fuser -v {where}`).",

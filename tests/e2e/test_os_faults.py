@@ -109,8 +109,8 @@ def test_a_taken_metrics_port_stops_the_station_with_69_before_anything_is_creat
     assert done.returncode == 69 and demo_done.returncode == 69, done.stderr
     line = plain_line(done.stderr)
     assert line == (f"ktp-agent: 127.0.0.1:{station.metrics_port} ([metrics] listen in {station.config_path}) "
-                    "sudah dipakai program lain: stasiun tidak dijalankan. Hentikan program itu (`ss -ltnp`) "
-                    "atau pilih port lain di konfigurasi.")
+                    "sudah dipakai program lain: stasiun tidak dijalankan. Hentikan program itu (`ss -lntxp` "
+                    "menunjukkan siapa) atau ubah alamatnya di konfigurasi.")
     cannot_start_logged(done.stderr, "address-in-use", 69)
     plain_line(demo_done.stderr)
     assert not station.state.exists()  # no state folder: no journal, no demo folder, no spool
