@@ -77,10 +77,12 @@ from testbed.station_link import ImpairedLinkError, StationLink, WireCount, unav
 
 
 class RequestTally:
-    """When each request the server answered ended, and its path's kind (poll, payload, result, ...)."""
+    """When each request the server answered ended, and its path's kind (poll, payload, result, ...);
+    how many reached it (a held long poll has started but not ended)."""
 
     def __init__(self, server) -> None:
         self.ended: list[tuple[float, str]] = []
+        self.started = 0
         self._lock = threading.Lock()
         api = getattr(server, "_api", None)  # the reference server's router: wrapped on this instance, to observe
         self.observing = callable(getattr(api, "handle", None))
@@ -89,6 +91,8 @@ class RequestTally:
         handle = api.handle
 
         def observed(request):
+            with self._lock:
+                self.started += 1
             try:
                 return handle(request)
             finally:
@@ -98,6 +102,11 @@ class RequestTally:
                     self.ended.append((time.monotonic(), kind))
 
         api.handle = observed
+
+    def any_started(self) -> bool:
+        """A request reached the server (a long poll may hold it open for minutes)."""
+        with self._lock:
+            return self.started > 0
 
     def last_end(self) -> float | None:
         with self._lock:
@@ -188,7 +197,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
             tally = RequestTally(station.server)
             station.start_daemon()
             if tally.observing:
-                wait_until(tally.last_end, "the station's first request", 60, station)
+                wait_until(tally.any_started, "the station's first request", 60, station)
             time.sleep(1.0 if tally.observing else 10.0)
             batch = run_batch(link, station, tally, args.cards)
             idle = run_idle(link, station, tally, args.idle_seconds) if args.idle_seconds > 0 else {}

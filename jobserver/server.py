@@ -79,7 +79,7 @@ class _HttpServer6(_HttpServer):
 class _JobRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ktp-jobserver/1"
-    disable_nagle_algorithm = True  # headers and body go out as separate writes
+    disable_nagle_algorithm = True  # an answer goes out as soon as it is written (one write: _write_whole)
     server: _HttpServer
 
     def version_string(self) -> str:
@@ -150,11 +150,11 @@ class _JobRequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
+        if response.cut_after is None:
+            self._write_whole(b"" if head else response.body)
+            return
         self.end_headers()
         if head:
-            return
-        if response.cut_after is None:
-            self.wfile.write(response.body)
             return
         self.wfile.write(response.body[:response.cut_after])
         if response.stall_s <= 0:
@@ -163,6 +163,13 @@ class _JobRequestHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
         time.sleep(response.stall_s)
         self.wfile.write(response.body[response.cut_after:])
+
+    def _write_whole(self, body: bytes) -> None:
+        """Headers and body in one write: one TLS record (up to 16 KiB) and, for a small answer such
+        as a poll's, one packet instead of two, with one ACK fewer coming back."""
+        self._headers_buffer.append(b"\r\n")
+        self.wfile.write(b"".join(self._headers_buffer) + body)
+        self._headers_buffer = []
 
     def _send_endless(self, response: EndlessResponse) -> None:
         """Headers without Content-Length, then a body that goes on until the client hangs up."""
