@@ -16,10 +16,11 @@ import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Callable
 
 from .errors import AgentError
 
-__all__ = ["ExitCode", "OsFault", "OsFaultError", "OsFaultKind", "classify", "classify_at", "classify_sqlite",
+__all__ = ["AcceptWatch", "ExitCode", "OsFault", "OsFaultError", "OsFaultKind", "classify", "classify_at", "classify_sqlite",
            "probe_path", "probe_write"]
 
 
@@ -239,3 +240,18 @@ def probe_write(path: Path) -> OsFault | None:
         except OSError:
             pass
     return None
+
+
+class AcceptWatch:
+    """A socketserver mixin: an accept() that fails for want of file descriptors is told to
+    ``on_fault`` (the station's exit with its one line), since socketserver would drop it silently
+    and spin on the full table."""
+    on_fault: Callable[[OSError], None] | None = None
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and self.on_fault is not None:
+                self.on_fault(exc)
+            raise

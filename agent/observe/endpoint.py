@@ -5,7 +5,6 @@ path -> a callable returning (content type, body).
 """
 from __future__ import annotations
 
-import errno
 import socket
 import ssl
 import threading
@@ -15,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from ..os_faults import AcceptWatch
 from .auth import REALM, BasicAuth
 
 log = structlog.get_logger("ktp.http")
@@ -63,20 +63,11 @@ class SharedExposition:
                 self._cond.notify_all()
 
 
-class _Listener(ThreadingHTTPServer):
+class _Listener(AcceptWatch, ThreadingHTTPServer):
     daemon_threads = True
     # socketserver's default backlog of 5 drops the SYNs of a sixth scraper connecting at once,
     # which then waits a whole second for its retransmission.
     request_queue_size = 128
-    on_fault: Callable[[OSError], None] | None = None
-
-    def get_request(self) -> tuple[socket.socket, object]:
-        try:
-            return super().get_request()
-        except OSError as exc:  # socketserver drops it silently and would spin on the full table
-            if exc.errno in (errno.EMFILE, errno.ENFILE) and self.on_fault is not None:
-                self.on_fault(exc)
-            raise
 
 
 class MetricsServer:

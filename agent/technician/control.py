@@ -18,7 +18,6 @@ bounded wait.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -33,6 +32,7 @@ import structlog
 from drivers.jsonlines import read_line
 
 from ..errors import AgentError
+from ..os_faults import AcceptWatch
 
 log = structlog.get_logger("ktp.control")
 
@@ -103,17 +103,8 @@ def _dispatch(handlers: dict[str, Handler], line: bytes) -> dict:
         return {"ok": False, "error": str(exc)}
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _Server(AcceptWatch, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
-    on_fault: Callable[[OSError], None] | None = None
-
-    def get_request(self) -> tuple[socket.socket, object]:
-        try:
-            return super().get_request()
-        except OSError as exc:  # socketserver drops it silently and would spin on the full table
-            if exc.errno in (errno.EMFILE, errno.ENFILE) and self.on_fault is not None:
-                self.on_fault(exc)
-            raise
 
 
 class ControlServer:
