@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Mapping
 
 from .errors import JournalError
 from .journal_faults import FaultLog
+from .journal_tallies import NamedTallies
 from .journal_records import ALLOWED, OUTCOMES, SELECT_JOBS, JobRecord, JobState, job_record
 from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from .os_faults import OsFaultError, classify_at
@@ -78,6 +79,8 @@ class Journal:
         self._read_lock = threading.Lock()
         #: The fault episodes of the printer and the reader (``agent.journal_faults``).
         self.faults = FaultLog(self._tx, self._reading)
+        #: Counters of no job: the link's bytes a quota month (``agent.journal_tallies``).
+        self.tallies = NamedTallies(self._tx, self._reading)
         self._gauges: tuple[int, float, JournalGauges] | None = None
 
     def _migrate(self) -> None:
@@ -156,20 +159,6 @@ class Journal:
     def set_cursor(self, cursor: str) -> None:
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('cursor', ?)", (cursor,))
-
-    # -- named tallies (bytes on the link per quota month) --------------------
-    def tally(self, name: str) -> int:
-        with self._reading() as db:
-            row = db.execute("SELECT n FROM tallies WHERE name=?", (name,)).fetchone()
-        return row[0] if row else 0
-
-    def add_to_tally(self, name: str, n: int, family: str) -> None:
-        """Add ``n`` to tally ``name``; the other tallies of its ``family`` (a name prefix) are dropped."""
-        with self._tx() as db:
-            db.execute("DELETE FROM tallies WHERE substr(name, 1, ?) = ? AND name != ?",
-                       (len(family), family, name))
-            db.execute("INSERT INTO tallies VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-                       (name, n))
 
     # -- intake ------------------------------------------------------------
     def knows(self, job_id: str) -> bool:

@@ -110,7 +110,7 @@ class LinkQuota:
             fresh, self._synced = total - self._synced, total
             month = self.month()
             if fresh:
-                self._journal.add_to_tally(TALLY_FAMILY + month, fresh, TALLY_FAMILY)
+                self._journal.tallies.add(TALLY_FAMILY + month, fresh, TALLY_FAMILY)
             return self._read(month, 0)
 
     def reading(self) -> QuotaReading:
@@ -122,7 +122,7 @@ class LinkQuota:
         return policy(self.reading(), self.config)
 
     def _read(self, month: str, unsynced: int) -> QuotaReading:
-        used = self._journal.tally(TALLY_FAMILY + month) + unsynced
+        used = self._journal.tallies.get(TALLY_FAMILY + month) + unsynced
         quota = self.config.quota_bytes
         if not quota:
             state = QuotaState.UNMETERED

@@ -33,7 +33,7 @@ def test_a_spent_quota_stops_downloads_while_the_spool_prints_and_results_go(mak
     station.state.mkdir(parents=True)
     journal = Journal(station.state / JOURNAL_FILE)   # this month's quota already used up
     month = LinkQuota(LinkConfig(monthly_quota_mb=1), journal, WireCounter()).month()
-    journal.add_to_tally(TALLY_FAMILY + month, 1_000_000, TALLY_FAMILY)
+    journal.tallies.add(TALLY_FAMILY + month, 1_000_000, TALLY_FAMILY)
     journal.close()
     job_ids = station.issue(3)
 
@@ -61,7 +61,7 @@ def test_a_spent_quota_stops_downloads_while_the_spool_prints_and_results_go(mak
     assert station.stop_daemon() == 0
     journal = Journal(station.state / JOURNAL_FILE)
     try:
-        assert journal.tally(TALLY_FAMILY + month) > 1_000_000  # kept for the next start
+        assert journal.tallies.get(TALLY_FAMILY + month) > 1_000_000  # kept for the next start
         assert journal.counts_by_state()[JobState.REPORTED] == 3
     finally:
         journal.close()

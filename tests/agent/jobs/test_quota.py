@@ -88,7 +88,7 @@ def test_bytes_used_survive_a_restart_and_roll_over_on_the_reset_day(tmp_path):
         link.poll(None, 10)
         after = quota.sync()
         assert 0 < after.used_bytes < reading.used_bytes * 2
-        assert journal.tally(TALLY_FAMILY + "2026-10-15") == 0  # the month before is dropped
+        assert journal.tallies.get(TALLY_FAMILY + "2026-10-15") == 0  # the month before is dropped
         link.close()
         journal.close()
     finally:
@@ -102,7 +102,7 @@ def quota_station(tmp_path, served: Served, config: LinkConfig, used: int, **spo
     link = RecordingLink(served.server.url, STATION, "token-a")
     clock = Clock(2026, 11, 20, 10, 0)
     quota = LinkQuota(config, station.journal, link.wire, clock)
-    station.journal.add_to_tally(TALLY_FAMILY + quota.month(), used, TALLY_FAMILY)
+    station.journal.tallies.add(TALLY_FAMILY + quota.month(), used, TALLY_FAMILY)
     intake = Intake(station.journal, ManifestVerifier(served.signing_key.public_key(), STATION), station.metrics)
     fetcher = Fetcher(station.config, link, station.journal, intake, station.spool, station.metrics,
                       station.stop, lambda: None, quota=quota)

@@ -30,7 +30,7 @@ def status_with_quota(journal: Journal, used: int, stops_downloads: bool = True)
     config = LinkConfig(monthly_quota_mb=100)
     wire = WireCounter()
     quota = LinkQuota(config, journal, wire)
-    journal.add_to_tally(TALLY_FAMILY + quota.month(), used - 1000, TALLY_FAMILY)
+    journal.tallies.add(TALLY_FAMILY + quota.month(), used - 1000, TALLY_FAMILY)
     wire.received(1000)  # bytes not yet synced count as well
     printer = printer_view(True, (), PrinterStatus(reasons=(), card_position=CardPosition.NONE, cards_inserted=1,
                                                    panels_printed=5, ribbon_type="YMCKO", ribbon_remaining=9,
