@@ -25,7 +25,7 @@ from .journal_guard import open_checked
 from .keys import load_signing_key, load_station_key, load_token
 from .observe import MetricsServer, StationMetrics, load_basic_auth, server_tls_context
 from .offline import BundleImporter, OfflineWorker
-from .os_faults import OsFault, classify
+from .os_faults import OsFault, OsFaultError, classify
 from .power import PowerCollector, PowerMonitor, open_power, power_view
 from .printing import PrintWorker
 from .storage import StorageCollector, StorageState
@@ -160,7 +160,10 @@ class Station:
             thread.join(timeout)
         self.control.stop()
         self.link.close()
-        self.quota.sync()  # the last bytes, the connection's close included
+        try:
+            self.quota.sync()  # the last bytes, the connection's close included
+        except OsFaultError as exc:  # the state folder refuses writes (already told): stop all the same
+            log.warning("quota.last_bytes_not_kept", kind=exc.fault.kind.value, where=exc.fault.where)
         self.metrics_server.stop()
         self.journal.close()
         log.info("station.stopped")

@@ -107,10 +107,11 @@ class LinkQuota:
         when there are some); returns the reading."""
         with self._lock:
             total = self._wire.totals().total
-            fresh, self._synced = total - self._synced, total
+            fresh = total - self._synced
             month = self.month()
-            if fresh:
+            if fresh:  # a write the state folder refuses raises here and keeps the bytes for the next sync
                 self._journal.tallies.add(TALLY_FAMILY + month, fresh, TALLY_FAMILY)
+            self._synced = total
             return self._read(month, 0)
 
     def reading(self) -> QuotaReading:
