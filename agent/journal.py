@@ -26,7 +26,7 @@ from .errors import JournalError
 from .journal_faults import FaultLog
 from .journal_tallies import NamedTallies
 from .journal_records import ALLOWED, OUTCOMES, SELECT_JOBS, JobRecord, JobState, job_record
-from .journal_schema import CONSUMED, COUNT_TRIGGERS, MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from .journal_schema import CONSUMED, SCHEMA_VERSION, upgrade
 from .os_faults import OsFaultError, classify_at
 
 __all__ = ["OUTCOMES", "SCHEMA_VERSION", "JobRecord", "JobState", "Journal", "JournalGauges", "PendingReport"]
@@ -87,23 +87,7 @@ class Journal:
         with self._lock:
             self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         with self._tx() as db:
-            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise JournalError(
-                    f"{self.path}: journal schema {version} is newer than this agent ({SCHEMA_VERSION})"
-                )
-            has_jobs = db.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone()
-            if has_jobs:
-                for step in range(version, SCHEMA_VERSION):
-                    for statement in MIGRATIONS[step]:
-                        db.execute(statement)
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            for trigger in COUNT_TRIGGERS:
-                db.execute(trigger)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            upgrade(db, self.path)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

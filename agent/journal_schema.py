@@ -5,6 +5,10 @@ one end up the same. MIGRATIONS[n] takes a journal from schema n to n + 1.
 """
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
+from .errors import JournalError
 from .journal_faults import FAULTS_INDEX, FAULTS_TABLE
 
 SCHEMA_VERSION = 7
@@ -112,3 +116,23 @@ COUNT_TRIGGERS = (
         INSERT INTO tallies VALUES ('blanks_consumed', 1)
             ON CONFLICT(name) DO UPDATE SET n = n + 1; END""",
 )
+
+
+def upgrade(db: sqlite3.Connection, path: Path) -> None:
+    """Bring the journal at ``path`` to ``SCHEMA_VERSION`` inside the caller's transaction: the steps of
+    ``MIGRATIONS`` from its version on, then the tables, indexes and triggers that are missing. A journal
+    from a newer agent is refused (``JournalError``), never changed."""
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise JournalError(f"{path}: journal schema {version} is newer than this agent ({SCHEMA_VERSION})")
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name='jobs'").fetchone():
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    for trigger in COUNT_TRIGGERS:
+        db.execute(trigger)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
