@@ -6,6 +6,7 @@ and the caller waits, bounded, for the answer.
 """
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any, Callable
 
@@ -71,3 +72,31 @@ class DeviceRequest:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+class DeviceRequests:
+    """The bounded queue of requests waiting for the devices' owner."""
+
+    def __init__(self, size: int = 4) -> None:
+        self._queue: queue.Queue[DeviceRequest] = queue.Queue(maxsize=size)
+
+    def put(self, request: DeviceRequest) -> None:
+        try:
+            self._queue.put_nowait(request)
+        except queue.Full:
+            raise DeviceRequestError("the printer is busy with other requests; try again") from None
+
+    def serve(self, printer: Any, reader: Any) -> None:
+        """Run every waiting request (on the owner's thread)."""
+        while (request := self._next()) is not None:
+            request.run(printer, reader)
+
+    def refuse(self, why: str) -> None:
+        while (request := self._next()) is not None:
+            request.refuse(why)
+
+    def _next(self) -> DeviceRequest | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None

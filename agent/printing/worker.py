@@ -9,7 +9,6 @@ is accounted by the printer's card counter (the one fed after the intent's
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from datetime import datetime, timezone
@@ -31,7 +30,7 @@ from ..storage import StorageState
 from .preparer import CardPreparer, PreparedCard
 from .printer_state import FaultHistory, PrinterSnapshot
 from .recovery import Resolution, resolve_interrupted
-from .requests import DeviceRequest, DeviceRequestError
+from .requests import DeviceRequest, DeviceRequests
 
 log = structlog.get_logger("ktp.printing")
 
@@ -78,7 +77,7 @@ class PrintWorker:
         #: Whether the reader answered when last opened (None: not tried yet); the printer's is in printer_state.
         self.reader_online: bool | None = None
         self._printer_online: bool | None = None
-        self._requests: queue.Queue[DeviceRequest] = queue.Queue(maxsize=4)
+        self._requests = DeviceRequests()
 
     def job_ready(self) -> None:
         self._wake.set()
@@ -137,28 +136,16 @@ class PrintWorker:
         Called from other threads; only this thread ever touches the devices.
         """
         request = DeviceRequest(action)
-        try:
-            self._requests.put_nowait(request)
-        except queue.Full:
-            raise DeviceRequestError("the printer is busy with other requests; try again") from None
+        self._requests.put(request)
         self._wake.set()
         self.preparer.interrupt()  # the worker may be waiting for a card
         return request.wait(timeout)
 
     def _serve_requests(self) -> None:
-        while True:
-            try:
-                request = self._requests.get_nowait()
-            except queue.Empty:
-                return
-            request.run(self.printer, self.reader)
+        self._requests.serve(self.printer, self.reader)
 
     def _refuse_requests(self, why: str) -> None:
-        while True:
-            try:
-                self._requests.get_nowait().refuse(why)
-            except queue.Empty:
-                return
+        self._requests.refuse(why)
 
     def _pause(self, seconds: float) -> None:
         self._wake.wait(seconds)
